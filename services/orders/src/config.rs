@@ -1,0 +1,45 @@
+use std::time::Duration;
+
+use service_kit::{CommonConfig, ServiceConfig};
+use telemetry::{
+    ConfigError, TelemetryConfig,
+    config::{optional, parsed},
+};
+use url::Url;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+    /// `USERS_URL` (default `http://localhost:8081`).
+    pub users_url: Url,
+    /// `USERS_TIMEOUT_MS` (default 2000): past it, orders answers 504.
+    pub users_timeout: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        const USERS_URL: &str = "USERS_URL";
+        let raw = optional(USERS_URL)?.unwrap_or_else(|| "http://localhost:8081".to_owned());
+        let users_url = Url::parse(&raw)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
+            .ok_or_else(|| {
+                ConfigError::new(USERS_URL, format!("{raw:?}: expected an http:// URL with a host"))
+            })?;
+        let timeout_ms: u64 = parsed("USERS_TIMEOUT_MS", 2000)?;
+        if timeout_ms == 0 {
+            return Err(ConfigError::new("USERS_TIMEOUT_MS", "must be at least 1"));
+        }
+        Ok(Self {
+            common: CommonConfig::from_env("orders", env!("CARGO_PKG_VERSION"), "0.0.0.0:8080")?,
+            users_url,
+            users_timeout: Duration::from_millis(timeout_ms),
+        })
+    }
+}
+
+impl ServiceConfig for Config {
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.common.telemetry
+    }
+}

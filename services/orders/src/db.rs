@@ -1,0 +1,30 @@
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use service_kit::Db;
+use telemetry::db::Query;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct Order {
+    pub id: i64,
+    pub user_id: i64,
+    pub item: String,
+    pub quantity: i32,
+    pub total_cents: i64,
+    pub created_at: DateTime<Utc>,
+}
+
+const SELECT_ORDER: Query = Query {
+    operation: "SELECT",
+    collection: "orders",
+    text: "SELECT id, user_id, item, quantity, total_cents, created_at FROM orders WHERE id = $1",
+};
+
+pub async fn find_order(db: &Db, id: i64) -> Result<Option<Order>, sqlx::Error> {
+    db.traced(
+        SELECT_ORDER,
+        sqlx::query_as::<_, Order>(SELECT_ORDER.text)
+            .bind(id)
+            .fetch_optional(db.pool()),
+    )
+    .await
+}

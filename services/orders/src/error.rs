@@ -1,0 +1,43 @@
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use service_kit::{db::is_unavailable, json_error};
+
+use crate::users_client::UsersError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("order {0} not found")]
+    OrderNotFound(i64),
+    #[error(transparent)]
+    Users(#[from] UsersError),
+    #[error("database unavailable")]
+    DatabaseUnavailable,
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unavailable(&error) {
+            Self::DatabaseUnavailable
+        } else {
+            // The db-query span already carries the details; the client gets no internals.
+            Self::Internal
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self {
+            Self::OrderNotFound(_) => (StatusCode::NOT_FOUND, "order_not_found"),
+            Self::Users(UsersError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "users_timeout"),
+            Self::Users(_) => (StatusCode::BAD_GATEWAY, "users_unavailable"),
+            Self::DatabaseUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
+            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        json_error(status, code, self.to_string())
+    }
+}

@@ -1,0 +1,33 @@
+//! The orders service: `GET /orders/{order_id}` reads the order from its own database and
+//! asks the users service for the order's user.
+
+mod config;
+mod db;
+mod error;
+mod routes;
+mod users_client;
+
+use std::future::Future;
+
+pub use config::Config;
+use service_kit::{Db, StartupError};
+use users_client::UsersClient;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/orders");
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub users: UsersClient,
+}
+
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let db = Db::connect(&config.common).await?;
+    db.migrate(&MIGRATOR).await?;
+    let users = UsersClient::new(config.users_url, config.users_timeout);
+    let listener = service_kit::bind(config.common.listen_addr).await?;
+    service_kit::serve(listener, routes::router(AppState { db, users }), shutdown).await
+}

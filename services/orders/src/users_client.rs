@@ -1,0 +1,81 @@
+//! Calls to the users service through the shared traced client: each call is a client span
+//! and carries `traceparent` (and `baggage`) to users.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest_middleware::ClientWithMiddleware;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct User {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UsersError {
+    #[error("users service did not answer within {} ms", .0.as_millis())]
+    Timeout(Duration),
+    #[error("users service unreachable: {0}")]
+    Unreachable(String),
+    #[error("users service answered {0}")]
+    BadStatus(StatusCode),
+    #[error("users service sent an unreadable body: {0}")]
+    BadBody(String),
+}
+
+#[derive(Clone)]
+pub struct UsersClient {
+    http: ClientWithMiddleware,
+    base: Url,
+    timeout: Duration,
+}
+
+impl UsersClient {
+    pub fn new(base: Url, timeout: Duration) -> Self {
+        Self {
+            http: telemetry::client::http_client(),
+            base,
+            timeout,
+        }
+    }
+
+    /// `Ok(None)` when users answers 404.
+    pub async fn get_user(&self, id: i64) -> Result<Option<User>, UsersError> {
+        let url = self
+            .base
+            .join(&format!("users/{id}"))
+            .expect("a numeric path segment always joins");
+        let response = self
+            .http
+            .get(url)
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        match response.status() {
+            StatusCode::OK => response
+                .json()
+                .await
+                .map(Some)
+                .map_err(|e| match e.is_timeout() {
+                    true => UsersError::Timeout(self.timeout),
+                    false => UsersError::BadBody(e.to_string()),
+                }),
+            StatusCode::NOT_FOUND => Ok(None),
+            status => Err(UsersError::BadStatus(status)),
+        }
+    }
+
+    fn transport_error(&self, error: reqwest_middleware::Error) -> UsersError {
+        match &error {
+            reqwest_middleware::Error::Reqwest(e) if e.is_timeout() => {
+                UsersError::Timeout(self.timeout)
+            }
+            _ => UsersError::Unreachable(error.to_string()),
+        }
+    }
+}

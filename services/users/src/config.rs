@@ -1,0 +1,21 @@
+use service_kit::{CommonConfig, ServiceConfig};
+use telemetry::{ConfigError, TelemetryConfig};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub common: CommonConfig,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            common: CommonConfig::from_env("users", env!("CARGO_PKG_VERSION"), "0.0.0.0:8081")?,
+        })
+    }
+}
+
+impl ServiceConfig for Config {
+    fn telemetry(&self) -> &TelemetryConfig {
+        &self.common.telemetry
+    }
+}

@@ -1,0 +1,4 @@
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    service_kit::main(users::Config::from_env, users::run).await
+}

@@ -1,0 +1,60 @@
+//! Settings both services read; each service's `Config` embeds this one.
+
+use std::{net::SocketAddr, str::FromStr as _, time::Duration};
+
+use sqlx::postgres::PgConnectOptions;
+use telemetry::{
+    ConfigError, TelemetryConfig,
+    config::{parsed, required},
+};
+
+#[derive(Debug, Clone)]
+pub struct CommonConfig {
+    /// `DATABASE_URL` (required).
+    pub database: PgConnectOptions,
+    /// `LISTEN_ADDR`.
+    pub listen_addr: SocketAddr,
+    /// `DATABASE_STARTUP_TIMEOUT_MS` (default 30000): how long start-up waits for Postgres,
+    /// which compose starts beside the services.
+    pub database_startup_timeout: Duration,
+    /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    pub database_max_connections: u32,
+    pub telemetry: TelemetryConfig,
+}
+
+impl CommonConfig {
+    pub fn from_env(
+        service_name: &str,
+        service_version: &str,
+        default_listen_addr: &str,
+    ) -> Result<Self, ConfigError> {
+        const DATABASE_URL: &str = "DATABASE_URL";
+        let url = required(DATABASE_URL)?;
+        // sqlx's parse errors can echo the URL, password included: say only what is wrong.
+        let database = PgConnectOptions::from_str(&url).map_err(|_| {
+            ConfigError::new(DATABASE_URL, "not a postgres://user:password@host:port/db URL")
+        })?;
+        let max_connections: u32 = parsed("DATABASE_MAX_CONNECTIONS", 10)?;
+        if max_connections == 0 {
+            return Err(ConfigError::new("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+        }
+        Ok(Self {
+            database,
+            listen_addr: parsed(
+                "LISTEN_ADDR",
+                default_listen_addr.parse().expect("default listen address is valid"),
+            )?,
+            database_startup_timeout: Duration::from_millis(parsed(
+                "DATABASE_STARTUP_TIMEOUT_MS",
+                30_000,
+            )?),
+            database_max_connections: max_connections,
+            telemetry: TelemetryConfig::from_env(service_name, service_version)?,
+        })
+    }
+}
+
+/// Lets `service_kit::main` reach the telemetry settings of any service's config.
+pub trait ServiceConfig {
+    fn telemetry(&self) -> &TelemetryConfig;
+}

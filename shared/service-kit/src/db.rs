@@ -1,0 +1,112 @@
+//! The Postgres pool: connected with bounded retries at start-up, migrated, and every query
+//! run inside a `db-query` span.
+
+use std::{future::Future, time::Duration};
+
+use sqlx::{
+    PgPool,
+    migrate::Migrator,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use telemetry::db::{DbTarget, Query};
+use tokio::time::Instant;
+
+use crate::{CommonConfig, StartupError};
+
+/// A request waits at most this long for a connection, so a database outage answers 503
+/// quickly instead of hanging.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Clone, Debug)]
+pub struct Db {
+    pool: PgPool,
+    target: DbTarget,
+}
+
+impl Db {
+    /// Connects, retrying with backoff until `database_startup_timeout`, because compose may
+    /// start a service before Postgres accepts connections.
+    pub async fn connect(config: &CommonConfig) -> Result<Self, StartupError> {
+        let options: PgConnectOptions = config.database.clone();
+        let target = DbTarget::from_options(&options);
+        let pool_options = PgPoolOptions::new()
+            .max_connections(config.database_max_connections)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            // The default pings the server before handing out a connection: one extra round
+            // trip per query. A broken connection fails its query instead (503) and is dropped.
+            .test_before_acquire(false);
+
+        let deadline = Instant::now() + config.database_startup_timeout;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match pool_options.clone().connect_with(options.clone()).await {
+                Ok(pool) => return Ok(Self { pool, target }),
+                Err(error) if is_permanent(&error) => {
+                    return Err(StartupError::Database(error.to_string()));
+                }
+                Err(error) if Instant::now() + backoff >= deadline => {
+                    return Err(StartupError::DatabaseUnreachable {
+                        waited: config.database_startup_timeout,
+                        last_error: error.to_string(),
+                    });
+                }
+                Err(error) => {
+                    tracing::warn!(error = %error, retry_in_ms = backoff.as_millis() as u64, "database not reachable yet");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Applies the service's migrations. sqlx holds a Postgres advisory lock while it
+    /// migrates, so two replicas starting at once apply each migration exactly once.
+    pub async fn migrate(&self, migrator: &Migrator) -> Result<(), StartupError> {
+        migrator.run(&self.pool).await.map_err(StartupError::Migrate)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Runs one query inside a `db-query` span; see [`telemetry::db`].
+    pub async fn traced<T>(
+        &self,
+        query: Query,
+        future: impl Future<Output = Result<T, sqlx::Error>>,
+    ) -> Result<T, sqlx::Error> {
+        self.target.traced(query, future).await
+    }
+
+    /// For `/readyz`: deliberately untraced.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map(drop)
+    }
+}
+
+/// Wrong credentials or a missing database will not fix themselves by waiting.
+fn is_permanent(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("28") || code == "3D000"),
+        sqlx::Error::Configuration(_) | sqlx::Error::Tls(_) => true,
+        _ => false,
+    }
+}
+
+/// Errors that mean "the database cannot be reached right now": answered with 503.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::Tls(_) => true,
+        // Class 08: connection exception; 57P0x: shutting down / cannot connect now.
+        sqlx::Error::Database(e) => e
+            .code()
+            .is_some_and(|code| code.starts_with("08") || code.starts_with("57P")),
+        _ => false,
+    }
+}

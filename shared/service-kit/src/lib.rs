@@ -1,0 +1,16 @@
+//! What both services need around their handlers, written once: configuration from the
+//! environment, the Postgres pool with start-up retries and migrations, the JSON error
+//! shape, the id extractor, health probes, graceful serving, and `main`'s skeleton.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod http;
+mod serve;
+
+pub use config::CommonConfig;
+pub use db::Db;
+pub use error::{StartupError, json_error};
+pub use config::ServiceConfig;
+pub use serve::{bind, main, serve, shutdown_signal};

@@ -1,0 +1,92 @@
+//! Serving with graceful shutdown, and the skeleton every service's `main` shares.
+
+use std::{future::Future, net::SocketAddr, process::ExitCode};
+
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::{StartupError, config::ServiceConfig};
+
+/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let addr = listener.local_addr().map_err(StartupError::Serve)?;
+    tracing::info!(addr = %addr, "listening");
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .map_err(StartupError::Serve)?;
+    tracing::info!("stopped accepting; in-flight requests finished");
+    Ok(())
+}
+
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Bind { addr, source })
+}
+
+/// SIGTERM (docker stop, compose) or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// The body of every service's `main`: read the config (a bad setting is one line on stderr
+/// and exit code 2), set up telemetry, run until a shutdown signal, flush every span.
+pub async fn main<C, F, Fut>(read_config: impl FnOnce() -> Result<C, telemetry::ConfigError>, run: F) -> ExitCode
+where
+    C: ServiceConfig,
+    F: FnOnce(C, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+    Fut: Future<Output = Result<(), StartupError>>,
+{
+    let config = match read_config() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            return ExitCode::from(2);
+        }
+    };
+    let telemetry = match telemetry::init(config.telemetry()) {
+        Ok(guard) => guard,
+        Err(error) => {
+            eprintln!("telemetry: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = run(config, Box::pin(shutdown_signal())).await;
+    if let Err(error) = &result {
+        tracing::error!(error = %error, "service stopped");
+    }
+    telemetry.shutdown().await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,157 @@
+//! One call per binary: logs, the OTLP pipeline and the W3C propagators.
+
+use std::io::IsTerminal as _;
+
+use opentelemetry::{KeyValue, global, propagation::TextMapCompositePropagator, trace::TracerProvider};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
+use opentelemetry_sdk::{
+    Resource,
+    propagation::{BaggagePropagator, TraceContextPropagator},
+    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider},
+};
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::{
+    EnvFilter, Layer as _, filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+};
+
+use crate::{
+    config::{LogFormat, Protocol, SamplerConfig, TelemetryConfig},
+    logs::TraceIdFormat,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error("OTLP exporter: {0}")]
+    Exporter(#[from] opentelemetry_otlp::ExporterBuildError),
+    #[error("tracing subscriber already set: {0}")]
+    Subscriber(#[from] tracing_subscriber::util::TryInitError),
+    #[error("RUST_LOG: {0}")]
+    Filter(#[from] tracing_subscriber::filter::ParseError),
+}
+
+/// Flushes and shuts the exporter down. Call [`TelemetryGuard::shutdown`] once the server has
+/// stopped, so spans of the last answered requests are exported before the process exits.
+#[must_use = "dropping the guard without shutdown() may lose the last spans"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl TelemetryGuard {
+    pub async fn shutdown(mut self) {
+        if let Some(provider) = self.provider.take() {
+            // shutdown() blocks until the batch thread has exported; keep it off the async
+            // workers, which the gRPC exporter needs to drive its connection meanwhile.
+            let result = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+            match result {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => eprintln!("telemetry shutdown: {e}"),
+                Err(e) => eprintln!("telemetry shutdown task: {e}"),
+            }
+        }
+    }
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take() {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs the global subscriber, tracer provider and propagators. Must run inside the
+/// tokio runtime: the gRPC exporter spawns its connection task on it.
+pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
+    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+        Box::new(TraceContextPropagator::new()),
+        Box::new(BaggagePropagator::new()),
+    ]));
+
+    let log_layer = {
+        let filter = EnvFilter::try_new(&config.log_filter)?;
+        let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
+        match config.log_format {
+            LogFormat::Text => fmt.event_format(TraceIdFormat::text()).boxed(),
+            LogFormat::Json => fmt.event_format(TraceIdFormat::json()).boxed(),
+        }
+        .with_filter(filter)
+    };
+
+    let provider = (!config.sdk_disabled)
+        .then(|| build_provider(config))
+        .transpose()?;
+
+    let otel_layer = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(config.service_name.clone()))
+            .with_location(false)
+            .with_threads(false)
+            .with_level(false)
+            .with_target(false)
+            .with_filter(span_filter())
+    });
+
+    tracing_subscriber::registry()
+        .with(log_layer)
+        .with(otel_layer)
+        .try_init()?;
+
+    if let Some(provider) = &provider {
+        global::set_tracer_provider(provider.clone());
+    }
+    Ok(TelemetryGuard { provider })
+}
+
+/// What reaches the OpenTelemetry layer, independent of `RUST_LOG` (a `warn` log level must
+/// not drop INFO spans). The exporter's own stack (tonic, hyper, h2) is kept out, or every
+/// export would trace itself.
+fn span_filter() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::INFO)
+        .with_target("h2", LevelFilter::OFF)
+        .with_target("hyper", LevelFilter::OFF)
+        .with_target("hyper_util", LevelFilter::OFF)
+        .with_target("tonic", LevelFilter::OFF)
+        .with_target("tower", LevelFilter::OFF)
+        .with_target("reqwest", LevelFilter::OFF)
+        .with_target("opentelemetry", LevelFilter::OFF)
+        .with_target("opentelemetry_sdk", LevelFilter::OFF)
+        .with_target("opentelemetry_otlp", LevelFilter::OFF)
+        .with_target("sqlx", LevelFilter::WARN)
+}
+
+fn build_provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, InitError> {
+    // Endpoints, headers, timeout and compression come from the OTEL_EXPORTER_OTLP_* variables,
+    // which the exporter reads itself (and appends /v1/traces for HTTP as the spec says).
+    let exporter = match config.protocol {
+        Protocol::Grpc => SpanExporter::builder().with_tonic().build()?,
+        Protocol::HttpProtobuf => SpanExporter::builder()
+            .with_http()
+            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .build()?,
+    };
+    // Queue and batch sizes come from OTEL_BSP_* (read by the builder).
+    let processor = BatchSpanProcessor::builder(exporter).build();
+    let resource = Resource::builder()
+        .with_service_name(config.service_name.clone())
+        .with_attribute(KeyValue::new("service.version", config.service_version.clone()))
+        .build();
+    Ok(SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_sampler(sampler(config.sampler))
+        .with_resource(resource)
+        .build())
+}
+
+fn sampler(config: SamplerConfig) -> Sampler {
+    match config {
+        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerConfig::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
+}

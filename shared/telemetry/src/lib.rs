@@ -1,0 +1,13 @@
+//! Everything OpenTelemetry, shared by every binary of the project: `init` once in `main`,
+//! then the server layer, the traced HTTP client and the database span helper.
+
+pub mod client;
+pub mod config;
+pub mod db;
+mod init;
+mod logs;
+pub mod server;
+
+pub use config::{ConfigError, TelemetryConfig};
+pub use init::{InitError, TelemetryGuard, init};
+pub use tracing_opentelemetry::OpenTelemetrySpanExt;

@@ -1,0 +1,123 @@
+//! Log lines that lead to traces: every line written inside a traced request carries the
+//! OpenTelemetry `trace_id` and `span_id`, in the human format and in JSON.
+//!
+//! tracing-subscriber's own JSON format knows nothing of OpenTelemetry ids, and the
+//! json-subscriber crate pins other tracing-opentelemetry versions, so this small formatter
+//! reads the ids from the OpenTelemetry context that tracing-opentelemetry activates on
+//! span entry.
+
+use std::fmt;
+
+use opentelemetry::trace::TraceContextExt as _;
+use serde_json::{Map, Value};
+use tracing::{Event, Subscriber, field::Field};
+use tracing_subscriber::{
+    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
+    registry::LookupSpan,
+};
+
+pub struct TraceIdFormat {
+    json: bool,
+    text: tracing_subscriber::fmt::format::Format,
+}
+
+impl TraceIdFormat {
+    pub fn text() -> Self {
+        Self {
+            json: false,
+            text: tracing_subscriber::fmt::format::Format::default(),
+        }
+    }
+
+    pub fn json() -> Self {
+        Self {
+            json: true,
+            ..Self::text()
+        }
+    }
+}
+
+fn current_ids() -> Option<(String, String)> {
+    let cx = opentelemetry::Context::current();
+    let span = cx.span();
+    let sc = span.span_context();
+    sc.is_valid()
+        .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+}
+
+impl<S, N> FormatEvent<S, N> for TraceIdFormat
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let ids = current_ids();
+        if !self.json {
+            if let Some((trace_id, _)) = &ids {
+                write!(writer, "trace_id={trace_id} ")?;
+            }
+            return self.text.format_event(ctx, writer, event);
+        }
+
+        let meta = event.metadata();
+        let mut object = Map::new();
+        object.insert("timestamp".into(), Value::String(now_rfc3339()));
+        object.insert("level".into(), Value::String(meta.level().to_string()));
+        object.insert("target".into(), Value::String(meta.target().to_owned()));
+        event.record(&mut JsonVisitor(&mut object));
+        if let Some(scope) = ctx.event_scope() {
+            let spans: Vec<Value> = scope
+                .from_root()
+                .map(|span| Value::String(span.name().to_owned()))
+                .collect();
+            object.insert("spans".into(), Value::Array(spans));
+        }
+        if let Some((trace_id, span_id)) = ids {
+            object.insert("trace_id".into(), Value::String(trace_id));
+            object.insert("span_id".into(), Value::String(span_id));
+        }
+        let line = serde_json::to_string(&object).map_err(|_| fmt::Error)?;
+        writeln!(writer, "{line}")
+    }
+}
+
+fn now_rfc3339() -> String {
+    use tracing_subscriber::fmt::time::FormatTime as _;
+    let mut out = String::new();
+    // SystemTime writes RFC 3339 UTC; failure only means an empty timestamp.
+    let _ = tracing_subscriber::fmt::time::SystemTime.format_time(&mut Writer::new(&mut out));
+    out
+}
+
+struct JsonVisitor<'a>(&'a mut Map<String, Value>);
+
+impl tracing::field::Visit for JsonVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.0.insert(field.name().to_owned(), Value::String(value.to_owned()));
+    }
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.0.insert(field.name().to_owned(), Value::Bool(value));
+    }
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        self.0.insert(field.name().to_owned(), Value::from(value));
+    }
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        self.0.insert(field.name().to_owned(), Value::String(value.to_string()));
+    }
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.0
+            .insert(field.name().to_owned(), Value::String(format!("{value:?}")));
+    }
+}
+
