@@ -1,1 +1,231 @@
-pub fn x(){}
+//! A real OTLP trace receiver on 127.0.0.1: gRPC (`TraceService/Export`) and HTTP/protobuf
+//! (`POST /v1/traces`). It flattens what arrives into [`ReceivedSpan`]s that tests can
+//! assert on. Built on the generated types of the opentelemetry-proto crate, so what it
+//! decodes is exactly what the exporter encodes.
+
+mod span;
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, StatusCode as HttpStatus, header},
+    response::{IntoResponse, Response},
+    routing::post,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    trace_service_server::{TraceService, TraceServiceServer},
+};
+use prost::Message as _;
+use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
+
+pub use span::{ReceivedSpan, SpanKind, Status, StatusCode, Value, flatten};
+
+#[derive(Default)]
+struct Shared {
+    spans: Mutex<Vec<ReceivedSpan>>,
+    arrived: Notify,
+    grpc_requests: AtomicUsize,
+    http_requests: AtomicUsize,
+}
+
+impl Shared {
+    fn collect(&self, request: ExportTraceServiceRequest) {
+        let spans = flatten(request);
+        self.spans.lock().expect("span store lock").extend(spans);
+        self.arrived.notify_waiters();
+    }
+}
+
+pub struct Receiver {
+    shared: Arc<Shared>,
+    grpc_addr: SocketAddr,
+    http_addr: SocketAddr,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Receiver {
+    /// Listens on two random ports of 127.0.0.1.
+    pub async fn start() -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::start_on(any, any).await
+    }
+
+    pub async fn start_on(grpc: SocketAddr, http: SocketAddr) -> Self {
+        let shared = Arc::new(Shared::default());
+        let grpc_listener = TcpListener::bind(grpc).await.expect("bind OTLP/gRPC port");
+        let http_listener = TcpListener::bind(http).await.expect("bind OTLP/HTTP port");
+        let grpc_addr = grpc_listener.local_addr().expect("local addr");
+        let http_addr = http_listener.local_addr().expect("local addr");
+
+        let grpc_service = TraceServiceServer::new(GrpcService(shared.clone()));
+        let grpc_task = tokio::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
+            let _ = tonic::transport::Server::builder()
+                .add_service(grpc_service)
+                .serve_with_incoming(incoming)
+                .await;
+        });
+        let router = Router::new()
+            .route("/v1/traces", post(http_export))
+            .with_state(shared.clone());
+        let http_task = tokio::spawn(async move {
+            let _ = axum::serve(http_listener, router).await;
+        });
+        Self {
+            shared,
+            grpc_addr,
+            http_addr,
+            tasks: vec![grpc_task, http_task],
+        }
+    }
+
+    /// For `OTEL_EXPORTER_OTLP_ENDPOINT` with the `grpc` protocol.
+    pub fn grpc_endpoint(&self) -> String {
+        format!("http://{}", self.grpc_addr)
+    }
+
+    /// For `OTEL_EXPORTER_OTLP_ENDPOINT` with `http/protobuf` (the exporter appends /v1/traces).
+    pub fn http_endpoint(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    pub fn spans(&self) -> Vec<ReceivedSpan> {
+        self.shared.spans.lock().expect("span store lock").clone()
+    }
+
+    pub fn span_count(&self) -> usize {
+        self.shared.spans.lock().expect("span store lock").len()
+    }
+
+    pub fn clear(&self) {
+        self.shared.spans.lock().expect("span store lock").clear();
+    }
+
+    pub fn grpc_requests(&self) -> usize {
+        self.shared.grpc_requests.load(Ordering::Relaxed)
+    }
+
+    pub fn http_requests(&self) -> usize {
+        self.shared.http_requests.load(Ordering::Relaxed)
+    }
+
+    /// Waits until `done` holds for the spans received so far; on timeout the error lists
+    /// what did arrive, which is what a failing test needs to show.
+    pub async fn wait_for(
+        &self,
+        mut done: impl FnMut(&[ReceivedSpan]) -> bool,
+        timeout: Duration,
+    ) -> Result<Vec<ReceivedSpan>, String> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.shared.arrived.notified();
+            let spans = self.spans();
+            if done(&spans) {
+                return Ok(spans);
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                let spans = self.spans();
+                if done(&spans) {
+                    return Ok(spans);
+                }
+                let listing: Vec<String> = spans
+                    .iter()
+                    .map(|s| format!("{} {} {:?} trace={}", s.service_name, s.name, s.kind, s.trace_id))
+                    .collect();
+                return Err(format!(
+                    "timed out after {timeout:?}; {} spans arrived:\n{}",
+                    spans.len(),
+                    listing.join("\n")
+                ));
+            }
+        }
+    }
+
+    /// The spans of one trace, once at least `count` of them have arrived.
+    pub async fn wait_for_trace(
+        &self,
+        trace_id: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<ReceivedSpan>, String> {
+        let spans = self
+            .wait_for(
+                |spans| spans.iter().filter(|s| s.trace_id == trace_id).count() >= count,
+                timeout,
+            )
+            .await
+            .map_err(|e| format!("waiting for {count} spans of trace {trace_id}: {e}"))?;
+        Ok(spans.into_iter().filter(|s| s.trace_id == trace_id).collect())
+    }
+
+    /// Stops listening, as a collector that goes away would.
+    pub async fn shutdown(mut self) {
+        for task in self.tasks.drain(..) {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+struct GrpcService(Arc<Shared>);
+
+#[tonic::async_trait]
+impl TraceService for GrpcService {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        self.0.grpc_requests.fetch_add(1, Ordering::Relaxed);
+        self.0.collect(request.into_inner());
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
+    }
+}
+
+async fn http_export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !content_type.starts_with("application/x-protobuf") {
+        return (
+            HttpStatus::UNSUPPORTED_MEDIA_TYPE,
+            "only application/x-protobuf is accepted",
+        )
+            .into_response();
+    }
+    let request = match ExportTraceServiceRequest::decode(body) {
+        Ok(request) => request,
+        Err(e) => return (HttpStatus::BAD_REQUEST, format!("malformed OTLP payload: {e}")).into_response(),
+    };
+    shared.http_requests.fetch_add(1, Ordering::Relaxed);
+    shared.collect(request);
+    let response = ExportTraceServiceResponse {
+        partial_success: None,
+    };
+    (
+        [(header::CONTENT_TYPE, "application/x-protobuf")],
+        response.encode_to_vec(),
+    )
+        .into_response()
+}

@@ -1,1 +1,27 @@
-pub fn x(){}
+//! Test-only helpers (a dev-dependency, never a dependency): real parts for real tests.
+//! - [`postgres`]: one PostgreSQL server per test process, fresh databases per test;
+//! - [`spawn_service`]: a project binary as a child process on a random port;
+//! - [`stack`]: both services wired to a database each and an OTLP receiver.
+
+mod postgres;
+mod process;
+pub mod stack;
+
+pub use otlp_receiver::Receiver;
+pub use postgres::{Postgres, postgres};
+pub use process::{ServiceProcess, run_to_exit, spawn_service};
+
+/// A port that was free a moment ago, for "nothing listens here" tests.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port on 127.0.0.1")
+        .port()
+}
+
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .expect("static client settings")
+}

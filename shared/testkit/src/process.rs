@@ -1,0 +1,208 @@
+//! The project's binaries as child processes, started the way compose starts them: settings
+//! from the environment only, logs as JSON lines on stdout.
+
+use std::{
+    collections::HashMap,
+    net::SocketAddr,
+    path::PathBuf,
+    process::{ExitStatus, Stdio},
+    sync::{Arc, Mutex, OnceLock},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncRead, BufReader},
+    process::{Child, Command},
+    sync::mpsc,
+};
+
+/// Variables a developer's shell may hold that would change what the service under test
+/// does; tests set what they need explicitly.
+const INHERITED_SETTINGS: &[&str] = &[
+    "DATABASE_URL",
+    "LISTEN_ADDR",
+    "USERS_URL",
+    "USERS_TIMEOUT_MS",
+    "RUST_LOG",
+    "LOG_FORMAT",
+    "DATABASE_STARTUP_TIMEOUT_MS",
+    "DATABASE_MAX_CONNECTIONS",
+];
+
+pub struct ServiceProcess {
+    pub addr: SocketAddr,
+    child: Child,
+    logs: Arc<Mutex<Vec<String>>>,
+    exit: Option<ExitStatus>,
+}
+
+/// Builds (once per test process) and locates a binary of the workspace. An `orders` test
+/// needs the `users` binary, and `CARGO_BIN_EXE_*` only covers a package's own binaries.
+fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
+    let mut built = BUILT.get_or_init(Default::default).lock().expect("binary cache lock");
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
+    let run = escargot::CargoBuild::new()
+        .manifest_path(manifest)
+        .package(name)
+        .bin(name)
+        .current_release()
+        .run()
+        .unwrap_or_else(|e| panic!("cargo build --bin {name}: {e}"));
+    let path = run.path().to_path_buf();
+    built.insert(name.to_owned(), path.clone());
+    path
+}
+
+fn command(name: &str, env: &[(&str, String)]) -> Command {
+    let mut command = Command::new(binary(name));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OTEL_") || INHERITED_SETTINGS.contains(&key.as_str()) {
+            command.env_remove(key);
+        }
+    }
+    command
+        .env("LISTEN_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+fn collect_lines(
+    stream: impl AsyncRead + Unpin + Send + 'static,
+    logs: Arc<Mutex<Vec<String>>>,
+    listening: Option<mpsc::UnboundedSender<SocketAddr>>,
+) {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(tx) = &listening {
+                if let Some(addr) = listening_addr(&line) {
+                    let _ = tx.send(addr);
+                }
+            }
+            logs.lock().expect("log lock").push(line);
+        }
+    });
+}
+
+/// The services log `{"message":"listening","addr":"127.0.0.1:PORT",...}` once bound.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let json: serde_json::Value = serde_json::from_str(line).ok()?;
+    if json.get("message")?.as_str()? != "listening" {
+        return None;
+    }
+    json.get("addr")?.as_str()?.parse().ok()
+}
+
+/// Starts `name` with `LISTEN_ADDR=127.0.0.1:0`, JSON logs and `env` (which wins), and
+/// waits until it says where it listens: migrations are applied by then.
+pub async fn spawn_service(name: &str, env: &[(&str, String)]) -> ServiceProcess {
+    let path_name = name.to_owned();
+    tokio::task::spawn_blocking(move || binary(&path_name))
+        .await
+        .expect("build thread");
+    let mut child = command(name, env)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    collect_lines(child.stdout.take().expect("piped stdout"), logs.clone(), Some(tx));
+    collect_lines(child.stderr.take().expect("piped stderr"), logs.clone(), None);
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        tokio::select! {
+            Some(addr) = rx.recv() => {
+                return ServiceProcess { addr, child, logs, exit: None };
+            }
+            status = child.wait() => {
+                // Let the readers drain what the process printed before it died.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                panic!("{name} exited before listening ({status:?}):\n{}", logs.lock().unwrap().join("\n"));
+            }
+            () = tokio::time::sleep_until(deadline) => {
+                panic!("{name} did not report listening within 60 s:\n{}", logs.lock().unwrap().join("\n"));
+            }
+        }
+    }
+}
+
+/// Runs `name` until it exits by itself (start-up failures); its status and output lines.
+pub async fn run_to_exit(
+    name: &str,
+    env: &[(&str, String)],
+    timeout: Duration,
+) -> (ExitStatus, Vec<String>) {
+    let path_name = name.to_owned();
+    tokio::task::spawn_blocking(move || binary(&path_name))
+        .await
+        .expect("build thread");
+    let child = command(name, env)
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {name}: {e}"));
+    let output = tokio::time::timeout(timeout, child.wait_with_output())
+        .await
+        .unwrap_or_else(|_| panic!("{name} still running after {timeout:?}"))
+        .expect("wait for the child");
+    let lines = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .chain(String::from_utf8_lossy(&output.stderr).lines())
+        .map(str::to_owned)
+        .collect();
+    (output.status, lines)
+}
+
+impl ServiceProcess {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("a running child has a pid")
+    }
+
+    /// Every line the process wrote so far, stdout and stderr.
+    pub fn logs(&self) -> Vec<String> {
+        self.logs.lock().expect("log lock").clone()
+    }
+
+    /// SIGTERM, as compose and Kubernetes stop a container; waits for the exit.
+    pub async fn terminate(&mut self) -> ExitStatus {
+        if let Some(status) = self.exit {
+            return status;
+        }
+        if let Some(pid) = self.child.id() {
+            // SAFETY: sending a signal to our own child's pid.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+        match self.wait_exit(Duration::from_secs(30)).await {
+            Some(status) => status,
+            None => {
+                let _ = self.child.kill().await;
+                panic!("process did not exit within 30 s of SIGTERM:\n{}", self.logs().join("\n"));
+            }
+        }
+    }
+
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+        self.exit = self.child.wait().await.ok();
+    }
+
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let status = tokio::time::timeout(timeout, self.child.wait()).await.ok()?.ok()?;
+        // Let the log readers catch the last lines.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.exit = Some(status);
+        Some(status)
+    }
+}
