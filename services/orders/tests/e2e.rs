@@ -526,9 +526,10 @@ async fn an_unreachable_database_is_retried_then_start_up_fails_clearly() {
 async fn two_replicas_migrating_one_fresh_database_at_once_both_start() {
     let stack = Stack::start().await;
     let fresh = stack.postgres.create_database("orders").await;
+    let users_url = stack.users.url();
     let (a, b) = tokio::join!(
-        spawn_orders(&stack.receiver, &fresh, &stack.users.url(), &[]),
-        spawn_orders(&stack.receiver, &fresh, &stack.users.url(), &[]),
+        spawn_orders(&stack.receiver, &fresh, &users_url, &[]),
+        spawn_orders(&stack.receiver, &fresh, &users_url, &[]),
     );
     for replica in [&a, &b] {
         let response = stack.client.get(format!("{}/orders/10000", replica.url())).send().await.unwrap();

@@ -39,7 +39,7 @@ impl ReqwestOtelSpanBackend for ClientSpanBackend {
             http.response.status_code = Empty,
             error.type = Empty,
             otel.status_code = Empty,
-            otel.status_message = Empty,
+            otel.status_description = Empty,
         )
     }
 
@@ -56,13 +56,13 @@ impl ReqwestOtelSpanBackend for ClientSpanBackend {
                 if status.is_client_error() || status.is_server_error() {
                     span.record("error.type", status.as_str());
                     span.record("otel.status_code", "ERROR");
-                    span.record("otel.status_message", status.to_string());
+                    span.record("otel.status_description", status.to_string());
                 }
             }
             Err(error) => {
                 span.record("error.type", error_type(error));
                 span.record("otel.status_code", "ERROR");
-                span.record("otel.status_message", error.to_string());
+                span.record("otel.status_description", error.to_string());
             }
         }
     }

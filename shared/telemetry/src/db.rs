@@ -54,7 +54,7 @@ impl DbTarget {
             db.response.status_code = Empty,
             error.type = Empty,
             otel.status_code = Empty,
-            otel.status_message = Empty,
+            otel.status_description = Empty,
         );
         let result = future.instrument(span.clone()).await;
         if let Err(error) = &result {
@@ -67,7 +67,7 @@ impl DbTarget {
             }
             span.record("error.type", sqlstate.as_deref().unwrap_or(error_type(error)));
             span.record("otel.status_code", "ERROR");
-            span.record("otel.status_message", error.to_string());
+            span.record("otel.status_description", error.to_string());
         }
         result
     }

@@ -6,7 +6,7 @@ use opentelemetry::{KeyValue, global, propagation::TextMapCompositePropagator, t
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::{
     Resource,
-    propagation::{BaggagePropagator, TraceContextPropagator},
+    propagation::BaggagePropagator,
     trace::{BatchSpanProcessor, Sampler, SdkTracerProvider},
 };
 use tracing::level_filters::LevelFilter;
@@ -17,6 +17,7 @@ use tracing_subscriber::{
 use crate::{
     config::{LogFormat, Protocol, SamplerConfig, TelemetryConfig},
     logs::TraceIdFormat,
+    propagation::W3cTraceContext,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +64,7 @@ impl Drop for TelemetryGuard {
 /// tokio runtime: the gRPC exporter spawns its connection task on it.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
+        Box::new(W3cTraceContext::new()),
         Box::new(BaggagePropagator::new()),
     ]));
 

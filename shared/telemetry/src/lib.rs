@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 mod init;
 mod logs;
+pub mod propagation;
 pub mod server;
 
 pub use config::{ConfigError, TelemetryConfig};

@@ -64,7 +64,7 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
         http.response.status_code = Empty,
         error.type = Empty,
         otel.status_code = Empty,
-        otel.status_message = Empty,
+        otel.status_description = Empty,
     );
     let parent = global::get_text_map_propagator(|propagator| {
         propagator.extract(&HeaderExtractor(request.headers()))
@@ -87,7 +87,7 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
             .unwrap_or_else(|| status.to_string());
         span.record("error.type", error_type);
         span.record("otel.status_code", "ERROR");
-        span.record("otel.status_message", message);
+        span.record("otel.status_description", message);
     }
     if let Some(value) = traceresponse {
         response.headers_mut().insert(TRACERESPONSE.clone(), value);
