@@ -24,7 +24,10 @@ impl Config {
             .ok()
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.host().is_some())
             .ok_or_else(|| {
-                ConfigError::new(USERS_URL, format!("{raw:?}: expected an http:// URL with a host"))
+                ConfigError::new(
+                    USERS_URL,
+                    format!("{raw:?}: expected an http:// URL with a host"),
+                )
             })?;
         let timeout_ms: u64 = parsed("USERS_TIMEOUT_MS", 2000)?;
         if timeout_ms == 0 {

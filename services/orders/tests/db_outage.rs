@@ -8,7 +8,13 @@ use testkit::stack::Stack;
 async fn database_unavailable_is_a_503_and_readyz_says_not_ready() {
     let stack = Stack::start().await;
     assert_eq!(
-        stack.client.get(format!("{}/readyz", stack.orders.url())).send().await.unwrap().status(),
+        stack
+            .client
+            .get(format!("{}/readyz", stack.orders.url()))
+            .send()
+            .await
+            .unwrap()
+            .status(),
         200
     );
     stack.postgres.stop().await;
@@ -23,12 +29,28 @@ async fn database_unavailable_is_a_503_and_readyz_says_not_ready() {
         let body: Json = response.json().await.unwrap();
         assert_eq!(body["error"]["code"], "database_unavailable");
     }
-    let ready = stack.client.get(format!("{}/readyz", stack.orders.url())).send().await.unwrap();
+    let ready = stack
+        .client
+        .get(format!("{}/readyz", stack.orders.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 503);
-    assert!(ready.headers().get("traceresponse").is_none(), "probes are not traced");
+    assert!(
+        ready.headers().get("traceresponse").is_none(),
+        "probes are not traced"
+    );
 
     stack.postgres.start().await;
-    let response = stack.client.get(format!("{}/orders/6", stack.orders.url())).send().await.unwrap();
-    assert_eq!(response.status(), 200, "recovers by itself once the database is back");
+    let response = stack
+        .client
+        .get(format!("{}/orders/6", stack.orders.url()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "recovers by itself once the database is back"
+    );
 }
-

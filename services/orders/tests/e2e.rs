@@ -16,7 +16,11 @@ fn only<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> &'a Receive
         .iter()
         .filter(|s| s.service_name == service && s.name == name)
         .collect();
-    assert_eq!(found.len(), 1, "exactly one {service}/{name} span in {spans:#?}");
+    assert_eq!(
+        found.len(),
+        1,
+        "exactly one {service}/{name} span in {spans:#?}"
+    );
     found[0]
 }
 
@@ -54,7 +58,11 @@ fn traceresponse(response: &reqwest::Response) -> (String, String, String) {
     assert_eq!(parts[0], "00", "{value}");
     assert_eq!(parts[1].len(), 32, "{value}");
     assert_eq!(parts[2].len(), 16, "{value}");
-    (parts[1].to_owned(), parts[2].to_owned(), parts[3].to_owned())
+    (
+        parts[1].to_owned(),
+        parts[2].to_owned(),
+        parts[3].to_owned(),
+    )
 }
 
 #[tokio::test]
@@ -69,7 +77,10 @@ async fn an_order_request_is_one_trace_across_both_services_and_the_database() {
         .unwrap();
     assert_eq!(response.status(), 200);
     let (trace_id, server_span_id, flags) = traceresponse(&response);
-    assert_eq!(trace_id, TRACE_ID, "the request continues the caller's trace");
+    assert_eq!(
+        trace_id, TRACE_ID,
+        "the request continues the caller's trace"
+    );
     assert_eq!(flags, "01");
     let body: Json = response.json().await.unwrap();
     assert_eq!(
@@ -78,15 +89,29 @@ async fn an_order_request_is_one_trace_across_both_services_and_the_database() {
                "created_at": body["order"]["created_at"]})
     );
     assert!(body["order"]["created_at"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(body["user"], json!({"id": 1, "name": "user-1", "email": "user-1@example.com"}));
+    assert_eq!(
+        body["user"],
+        json!({"id": 1, "name": "user-1", "email": "user-1@example.com"})
+    );
 
-    let spans = stack.receiver.wait_for_trace(TRACE_ID, 7, WAIT).await.unwrap();
-    assert_eq!(spans.len(), 7, "exactly the tutorial's seven spans: {spans:#?}");
+    let spans = stack
+        .receiver
+        .wait_for_trace(TRACE_ID, 7, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        spans.len(),
+        7,
+        "exactly the tutorial's seven spans: {spans:#?}"
+    );
 
     let server = only(&spans, "orders", "GET /orders/{order_id}");
     assert_eq!(server.kind, SpanKind::Server);
     assert_eq!(server.parent_span_id.as_deref(), Some(PARENT_ID));
-    assert_eq!(server.span_id, server_span_id, "traceresponse names the server span");
+    assert_eq!(
+        server.span_id, server_span_id,
+        "traceresponse names the server span"
+    );
     assert_eq!(str_attr(server, "http.route"), "/orders/{order_id}");
     assert_eq!(str_attr(server, "http.request.method"), "GET");
     assert_eq!(int_attr(server, "http.response.status_code"), 200);
@@ -110,9 +135,15 @@ async fn an_order_request_is_one_trace_across_both_services_and_the_database() {
     assert_eq!(str_attr(orders_db, "db.operation.name"), "SELECT");
     assert_eq!(str_attr(orders_db, "db.collection.name"), "orders");
     let query = str_attr(orders_db, "db.query.text");
-    assert!(query.contains("WHERE id = $1"), "placeholders, never values: {query}");
+    assert!(
+        query.contains("WHERE id = $1"),
+        "placeholders, never values: {query}"
+    );
     assert_eq!(str_attr(orders_db, "server.address"), "127.0.0.1");
-    assert_eq!(int_attr(orders_db, "server.port"), i64::from(stack.postgres_port()));
+    assert_eq!(
+        int_attr(orders_db, "server.port"),
+        i64::from(stack.postgres_port())
+    );
 
     let enrich = only(&spans, "orders", "enrich-order");
     assert_child(enrich, server);
@@ -123,9 +154,15 @@ async fn an_order_request_is_one_trace_across_both_services_and_the_database() {
     assert_child(client, enrich);
     assert_eq!(client.kind, SpanKind::Client);
     assert_eq!(str_attr(client, "http.request.method"), "GET");
-    assert_eq!(str_attr(client, "url.full"), format!("{}/users/1", stack.users.url()));
+    assert_eq!(
+        str_attr(client, "url.full"),
+        format!("{}/users/1", stack.users.url())
+    );
     assert_eq!(str_attr(client, "server.address"), "127.0.0.1");
-    assert_eq!(int_attr(client, "server.port"), i64::from(stack.users.addr.port()));
+    assert_eq!(
+        int_attr(client, "server.port"),
+        i64::from(stack.users.addr.port())
+    );
     assert_eq!(int_attr(client, "http.response.status_code"), 200);
 
     let users_server = only(&spans, "users", "GET /users/{user_id}");
@@ -140,7 +177,9 @@ async fn an_order_request_is_one_trace_across_both_services_and_the_database() {
     assert_eq!(str_attr(users_db, "db.namespace"), stack.users_db_name());
 
     for span in &spans {
-        let expected = if span.name.starts_with("GET /users") || span.name == "db-query" && span.service_name == "users" {
+        let expected = if span.name.starts_with("GET /users")
+            || span.name == "db-query" && span.service_name == "users"
+        {
             "users"
         } else {
             "orders"
@@ -183,9 +222,16 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_the_request_succeeds() {
         let (trace_id, _, _) = traceresponse(&response);
         assert_ne!(trace_id, "00000000000000000000000000000000");
         assert_ne!(trace_id, TRACE_ID.to_string());
-        let spans = stack.receiver.wait_for_trace(&trace_id, 7, WAIT).await.unwrap();
+        let spans = stack
+            .receiver
+            .wait_for_trace(&trace_id, 7, WAIT)
+            .await
+            .unwrap();
         let server = only(&spans, "orders", "GET /orders/{order_id}");
-        assert_eq!(server.parent_span_id, None, "{bad}: a new trace has a root server span");
+        assert_eq!(
+            server.parent_span_id, None,
+            "{bad}: a new trace has a root server span"
+        );
     }
 }
 
@@ -198,16 +244,28 @@ async fn every_error_is_json_with_the_right_status_and_the_service_keeps_serving
         (format!("{orders}/orders/0"), 400, "invalid_id"),
         (format!("{orders}/orders/-1"), 400, "invalid_id"),
         (format!("{orders}/orders/1.5"), 400, "invalid_id"),
-        (format!("{orders}/orders/9223372036854775808"), 400, "invalid_id"),
+        (
+            format!("{orders}/orders/9223372036854775808"),
+            400,
+            "invalid_id",
+        ),
         (format!("{orders}/orders/%FF%FE"), 400, "invalid_id"),
         (format!("{orders}/orders/%31"), 200, ""),
         (format!("{orders}/orders/99999"), 404, "order_not_found"),
-        (format!("{orders}/orders/9223372036854775807"), 404, "order_not_found"),
+        (
+            format!("{orders}/orders/9223372036854775807"),
+            404,
+            "order_not_found",
+        ),
         (format!("{orders}/nope"), 404, "not_found"),
         (format!("{orders}/orders"), 404, "not_found"),
         (format!("{orders}/orders/1/extra"), 404, "not_found"),
         (format!("{}/users/0", stack.users.url()), 400, "invalid_id"),
-        (format!("{}/users/1001", stack.users.url()), 404, "user_not_found"),
+        (
+            format!("{}/users/1001", stack.users.url()),
+            404,
+            "user_not_found",
+        ),
     ];
     for (url, status, code) in &cases {
         let response = stack.client.get(url).send().await.unwrap();
@@ -216,7 +274,12 @@ async fn every_error_is_json_with_the_right_status_and_the_service_keeps_serving
         let body: Json = response.json().await.unwrap();
         if *status != 200 {
             assert_eq!(body["error"]["code"], *code, "{url}: {body}");
-            assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+            assert!(
+                body["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| !m.is_empty()),
+                "{body}"
+            );
         }
     }
     let response = stack
@@ -230,16 +293,34 @@ async fn every_error_is_json_with_the_right_status_and_the_service_keeps_serving
     assert_eq!(body["error"]["code"], "method_not_allowed");
 
     // Unknown routes are named by method alone; a 4xx is not a server error.
-    let response = stack.client.get(format!("{orders}/nope")).send().await.unwrap();
+    let response = stack
+        .client
+        .get(format!("{orders}/nope"))
+        .send()
+        .await
+        .unwrap();
     let (trace_id, _, _) = traceresponse(&response);
-    let spans = stack.receiver.wait_for_trace(&trace_id, 1, WAIT).await.unwrap();
+    let spans = stack
+        .receiver
+        .wait_for_trace(&trace_id, 1, WAIT)
+        .await
+        .unwrap();
     assert_eq!(spans[0].name, "GET");
     assert_eq!(spans[0].status.code, StatusCode::Unset);
     assert_eq!(int_attr(&spans[0], "http.response.status_code"), 404);
     assert!(spans[0].attr("http.route").is_none());
 
-    let response = stack.client.get(format!("{orders}/orders/1")).send().await.unwrap();
-    assert_eq!(response.status(), 200, "still serving after every bad input");
+    let response = stack
+        .client
+        .get(format!("{orders}/orders/1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "still serving after every bad input"
+    );
 }
 
 #[tokio::test]
@@ -259,7 +340,11 @@ async fn an_order_whose_user_is_missing_answers_the_order_with_a_null_user() {
     let body: Json = response.json().await.unwrap();
     assert_eq!(body["order"]["user_id"], 5000);
     assert_eq!(body["user"], Json::Null);
-    let spans = stack.receiver.wait_for_trace(&trace_id, 7, WAIT).await.unwrap();
+    let spans = stack
+        .receiver
+        .wait_for_trace(&trace_id, 7, WAIT)
+        .await
+        .unwrap();
     let enrich = only(&spans, "orders", "enrich-order");
     assert_eq!(enrich.attr("user.found"), Some(&Value::Bool(false)));
     let users_server = only(&spans, "users", "GET /users/{user_id}");
@@ -288,7 +373,11 @@ async fn users_service_down_is_a_502_with_an_error_span() {
     let body: Json = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "users_unavailable");
 
-    let spans = stack.receiver.wait_for_trace(&trace_id, 5, WAIT).await.unwrap();
+    let spans = stack
+        .receiver
+        .wait_for_trace(&trace_id, 5, WAIT)
+        .await
+        .unwrap();
     let server = only(&spans, "orders", "GET /orders/{order_id}");
     assert_eq!(server.status.code, StatusCode::Error);
     assert!(!server.status.message.is_empty());
@@ -314,7 +403,11 @@ async fn users_service_answering_5xx_is_a_502() {
     let (trace_id, _, _) = traceresponse(&response);
     let body: Json = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "users_unavailable");
-    let spans = stack.receiver.wait_for_trace(&trace_id, 7, WAIT).await.unwrap();
+    let spans = stack
+        .receiver
+        .wait_for_trace(&trace_id, 7, WAIT)
+        .await
+        .unwrap();
     let users_db = only(&spans, "users", "db-query");
     assert_eq!(users_db.status.code, StatusCode::Error);
     assert_eq!(str_attr(users_db, "error.type"), "42P01");
@@ -323,7 +416,10 @@ async fn users_service_answering_5xx_is_a_502() {
     assert_eq!(int_attr(users_server, "http.response.status_code"), 500);
     let client = only(&spans, "orders", "GET");
     assert_eq!(str_attr(client, "error.type"), "500");
-    assert_eq!(only(&spans, "orders", "GET /orders/{order_id}").status.code, StatusCode::Error);
+    assert_eq!(
+        only(&spans, "orders", "GET /orders/{order_id}").status.code,
+        StatusCode::Error
+    );
 }
 
 #[tokio::test]
@@ -353,14 +449,27 @@ async fn users_service_too_slow_is_a_504_within_the_timeout() {
         .await
         .unwrap();
     assert_eq!(response.status(), 504);
-    assert!(started.elapsed() < Duration::from_secs(5), "answered within its timeout, not hung");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered within its timeout, not hung"
+    );
     let (trace_id, _, _) = traceresponse(&response);
     let body: Json = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "users_timeout");
-    let spans = stack.receiver.wait_for_trace(&trace_id, 5, WAIT).await.unwrap();
-    assert_eq!(str_attr(only(&spans, "orders", "GET"), "error.type"), "timeout");
+    let spans = stack
+        .receiver
+        .wait_for_trace(&trace_id, 5, WAIT)
+        .await
+        .unwrap();
     assert_eq!(
-        str_attr(only(&spans, "orders", "GET /orders/{order_id}"), "error.type"),
+        str_attr(only(&spans, "orders", "GET"), "error.type"),
+        "timeout"
+    );
+    assert_eq!(
+        str_attr(
+            only(&spans, "orders", "GET /orders/{order_id}"),
+            "error.type"
+        ),
         "users_timeout"
     );
 }
@@ -370,11 +479,21 @@ async fn health_probes_create_no_spans() {
     let mut stack = Stack::start().await;
     for path in ["/healthz", "/readyz"] {
         for service in [&stack.orders, &stack.users] {
-            let response = stack.client.get(format!("{}{path}", service.url())).send().await.unwrap();
+            let response = stack
+                .client
+                .get(format!("{}{path}", service.url()))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(response.status(), 200, "{path}");
         }
     }
-    let response = stack.client.get(format!("{}/orders/7", stack.orders.url())).send().await.unwrap();
+    let response = stack
+        .client
+        .get(format!("{}/orders/7", stack.orders.url()))
+        .send()
+        .await
+        .unwrap();
     let (trace_id, _, _) = traceresponse(&response);
     stack.shutdown().await;
     let spans = stack.receiver.spans();
@@ -389,13 +508,25 @@ async fn spans_of_answered_requests_are_all_received_after_a_graceful_shutdown()
     let mut stack = Stack::start_with(&env, &env).await;
     const REQUESTS: usize = 25;
     for id in 1..=REQUESTS {
-        let response = stack.client.get(format!("{}/orders/{id}", stack.orders.url())).send().await.unwrap();
+        let response = stack
+            .client
+            .get(format!("{}/orders/{id}", stack.orders.url()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
     }
     let statuses = stack.shutdown().await;
-    assert!(statuses.iter().all(|s| s.success()), "exit 0 on SIGTERM: {statuses:?}");
+    assert!(
+        statuses.iter().all(|s| s.success()),
+        "exit 0 on SIGTERM: {statuses:?}"
+    );
     let spans = stack.receiver.spans();
-    assert_eq!(spans.len(), REQUESTS * 7, "every span of every answered request");
+    assert_eq!(
+        spans.len(),
+        REQUESTS * 7,
+        "every span of every answered request"
+    );
 }
 
 #[tokio::test]
@@ -406,15 +537,30 @@ async fn spans_also_travel_over_otlp_http_protobuf() {
         &stack.users_db,
         &[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into()),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", stack.receiver.http_endpoint()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                stack.receiver.http_endpoint(),
+            ),
         ],
     )
     .await;
-    let response = stack.client.get(format!("{}/users/9", users.url())).send().await.unwrap();
+    let response = stack
+        .client
+        .get(format!("{}/users/9", users.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let (trace_id, _, _) = traceresponse(&response);
-    let spans = stack.receiver.wait_for_trace(&trace_id, 2, WAIT).await.unwrap();
-    assert_eq!(only(&spans, "users", "GET /users/{user_id}").kind, SpanKind::Server);
+    let spans = stack
+        .receiver
+        .wait_for_trace(&trace_id, 2, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        only(&spans, "users", "GET /users/{user_id}").kind,
+        SpanKind::Server
+    );
     assert!(stack.receiver.http_requests() > 0);
 }
 
@@ -440,17 +586,36 @@ async fn sampling_follows_the_otel_settings_and_the_callers_decision() {
         &[("OTEL_TRACES_SAMPLER", "always_off".into())],
     )
     .await;
-    let response = stack.client.get(format!("{}/orders/8", off.url())).send().await.unwrap();
+    let response = stack
+        .client
+        .get(format!("{}/orders/8", off.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     let (off_trace, _, flags) = traceresponse(&response);
     assert_eq!(flags, "00");
 
     // A sampled request after both: once it has arrived, the others would have too.
-    let response = stack.client.get(format!("{}/orders/9", stack.orders.url())).send().await.unwrap();
+    let response = stack
+        .client
+        .get(format!("{}/orders/9", stack.orders.url()))
+        .send()
+        .await
+        .unwrap();
     let (sampled, _, _) = traceresponse(&response);
-    stack.receiver.wait_for_trace(&sampled, 7, WAIT).await.unwrap();
+    stack
+        .receiver
+        .wait_for_trace(&sampled, 7, WAIT)
+        .await
+        .unwrap();
     let spans = stack.receiver.spans();
-    assert!(!spans.iter().any(|s| s.trace_id == TRACE_ID || s.trace_id == off_trace), "{spans:#?}");
+    assert!(
+        !spans
+            .iter()
+            .any(|s| s.trace_id == TRACE_ID || s.trace_id == off_trace),
+        "{spans:#?}"
+    );
 }
 
 #[tokio::test]
@@ -463,12 +628,21 @@ async fn otel_sdk_disabled_exports_nothing_and_still_serves() {
         &[("OTEL_SDK_DISABLED", "true".into())],
     )
     .await;
-    let response = stack.client.get(format!("{}/orders/10", orders.url())).send().await.unwrap();
+    let response = stack
+        .client
+        .get(format!("{}/orders/10", orders.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 200);
     assert!(response.headers().get("traceresponse").is_none());
     assert!(orders.terminate().await.success());
     assert!(
-        stack.receiver.spans().iter().all(|s| s.service_name != "orders"),
+        stack
+            .receiver
+            .spans()
+            .iter()
+            .all(|s| s.service_name != "orders"),
         "a disabled SDK exports nothing"
     );
 }
@@ -479,19 +653,43 @@ async fn a_missing_or_malformed_setting_stops_start_up_naming_it() {
     let good_db = stack.orders_db.clone();
     let cases: Vec<(Vec<(&str, String)>, &str)> = vec![
         (vec![("DATABASE_URL", String::new())], "DATABASE_URL"),
-        (vec![("DATABASE_URL", "mysql://nope".into())], "DATABASE_URL"),
+        (
+            vec![("DATABASE_URL", "mysql://nope".into())],
+            "DATABASE_URL",
+        ),
         (vec![("LISTEN_ADDR", "localhost".into())], "LISTEN_ADDR"),
         (vec![("USERS_URL", "not a url".into())], "USERS_URL"),
-        (vec![("USERS_TIMEOUT_MS", "soon".into())], "USERS_TIMEOUT_MS"),
-        (vec![("OTEL_TRACES_SAMPLER", "sometimes".into())], "OTEL_TRACES_SAMPLER"),
         (
-            vec![("OTEL_TRACES_SAMPLER", "traceidratio".into()), ("OTEL_TRACES_SAMPLER_ARG", "2".into())],
+            vec![("USERS_TIMEOUT_MS", "soon".into())],
+            "USERS_TIMEOUT_MS",
+        ),
+        (
+            vec![("OTEL_TRACES_SAMPLER", "sometimes".into())],
+            "OTEL_TRACES_SAMPLER",
+        ),
+        (
+            vec![
+                ("OTEL_TRACES_SAMPLER", "traceidratio".into()),
+                ("OTEL_TRACES_SAMPLER_ARG", "2".into()),
+            ],
             "OTEL_TRACES_SAMPLER_ARG",
         ),
-        (vec![("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon".into())], "OTEL_EXPORTER_OTLP_PROTOCOL"),
-        (vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317".into())], "OTEL_EXPORTER_OTLP_ENDPOINT"),
-        (vec![("OTEL_SDK_DISABLED", "maybe".into())], "OTEL_SDK_DISABLED"),
-        (vec![("OTEL_RESOURCE_ATTRIBUTES", "novalue".into())], "OTEL_RESOURCE_ATTRIBUTES"),
+        (
+            vec![("OTEL_EXPORTER_OTLP_PROTOCOL", "carrier-pigeon".into())],
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
+        (
+            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", "localhost:4317".into())],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
+            vec![("OTEL_SDK_DISABLED", "maybe".into())],
+            "OTEL_SDK_DISABLED",
+        ),
+        (
+            vec![("OTEL_RESOURCE_ATTRIBUTES", "novalue".into())],
+            "OTEL_RESOURCE_ATTRIBUTES",
+        ),
         (vec![("LOG_FORMAT", "xml".into())], "LOG_FORMAT"),
     ];
     for (env, var) in cases {
@@ -511,15 +709,25 @@ async fn an_unreachable_database_is_retried_then_start_up_fails_clearly() {
     let (status, logs) = testkit::run_to_exit(
         "users",
         &[
-            ("DATABASE_URL", format!("postgres://postgres@127.0.0.1:{closed}/users")),
+            (
+                "DATABASE_URL",
+                format!("postgres://postgres@127.0.0.1:{closed}/users"),
+            ),
             ("DATABASE_STARTUP_TIMEOUT_MS", "1500".into()),
         ],
         WAIT,
     )
     .await;
     assert!(!status.success());
-    assert!(started.elapsed() >= Duration::from_millis(1000), "it retried before giving up");
-    assert!(logs.iter().any(|l| l.contains("database not reachable after")), "{logs:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1000),
+        "it retried before giving up"
+    );
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("database not reachable after")),
+        "{logs:?}"
+    );
 }
 
 #[tokio::test]
@@ -532,9 +740,19 @@ async fn two_replicas_migrating_one_fresh_database_at_once_both_start() {
         spawn_orders(&stack.receiver, &fresh, &users_url, &[]),
     );
     for replica in [&a, &b] {
-        let response = stack.client.get(format!("{}/orders/10000", replica.url())).send().await.unwrap();
+        let response = stack
+            .client
+            .get(format!("{}/orders/10000", replica.url()))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
     }
-    let response = stack.client.get(format!("{}/orders/10001", a.url())).send().await.unwrap();
+    let response = stack
+        .client
+        .get(format!("{}/orders/10001", a.url()))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 404, "seeded exactly once: ids 1..10000");
 }

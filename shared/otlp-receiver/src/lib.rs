@@ -141,7 +141,12 @@ impl Receiver {
                 }
                 let listing: Vec<String> = spans
                     .iter()
-                    .map(|s| format!("{} {} {:?} trace={}", s.service_name, s.name, s.kind, s.trace_id))
+                    .map(|s| {
+                        format!(
+                            "{} {} {:?} trace={}",
+                            s.service_name, s.name, s.kind, s.trace_id
+                        )
+                    })
                     .collect();
                 return Err(format!(
                     "timed out after {timeout:?}; {} spans arrived:\n{}",
@@ -166,7 +171,10 @@ impl Receiver {
             )
             .await
             .map_err(|e| format!("waiting for {count} spans of trace {trace_id}: {e}"))?;
-        Ok(spans.into_iter().filter(|s| s.trace_id == trace_id).collect())
+        Ok(spans
+            .into_iter()
+            .filter(|s| s.trace_id == trace_id)
+            .collect())
     }
 
     /// Stops listening, as a collector that goes away would.
@@ -202,7 +210,11 @@ impl TraceService for GrpcService {
     }
 }
 
-async fn http_export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn http_export(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -216,7 +228,13 @@ async fn http_export(State(shared): State<Arc<Shared>>, headers: HeaderMap, body
     }
     let request = match ExportTraceServiceRequest::decode(body) {
         Ok(request) => request,
-        Err(e) => return (HttpStatus::BAD_REQUEST, format!("malformed OTLP payload: {e}")).into_response(),
+        Err(e) => {
+            return (
+                HttpStatus::BAD_REQUEST,
+                format!("malformed OTLP payload: {e}"),
+            )
+                .into_response();
+        }
     };
     shared.http_requests.fetch_add(1, Ordering::Relaxed);
     shared.collect(request);

@@ -31,21 +31,30 @@ impl CommonConfig {
         const DATABASE_URL: &str = "DATABASE_URL";
         let url = required(DATABASE_URL)?;
         // sqlx's parse errors can echo the URL, password included: say only what is wrong.
-        let not_postgres =
-            || ConfigError::new(DATABASE_URL, "not a postgres://user:password@host:port/db URL");
+        let not_postgres = || {
+            ConfigError::new(
+                DATABASE_URL,
+                "not a postgres://user:password@host:port/db URL",
+            )
+        };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             return Err(not_postgres());
         }
         let database = PgConnectOptions::from_str(&url).map_err(|_| not_postgres())?;
         let max_connections: u32 = parsed("DATABASE_MAX_CONNECTIONS", 10)?;
         if max_connections == 0 {
-            return Err(ConfigError::new("DATABASE_MAX_CONNECTIONS", "must be at least 1"));
+            return Err(ConfigError::new(
+                "DATABASE_MAX_CONNECTIONS",
+                "must be at least 1",
+            ));
         }
         Ok(Self {
             database,
             listen_addr: parsed(
                 "LISTEN_ADDR",
-                default_listen_addr.parse().expect("default listen address is valid"),
+                default_listen_addr
+                    .parse()
+                    .expect("default listen address is valid"),
             )?,
             database_startup_timeout: Duration::from_millis(parsed(
                 "DATABASE_STARTUP_TIMEOUT_MS",

@@ -73,7 +73,10 @@ impl Db {
     /// Applies the service's migrations. sqlx holds a Postgres advisory lock while it
     /// migrates, so two replicas starting at once apply each migration exactly once.
     pub async fn migrate(&self, migrator: &Migrator) -> Result<(), StartupError> {
-        migrator.run(&self.pool).await.map_err(StartupError::Migrate)
+        migrator
+            .run(&self.pool)
+            .await
+            .map_err(StartupError::Migrate)
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -30,7 +30,10 @@ pub fn json_error(status: StatusCode, code: &'static str, message: String) -> Re
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("database not reachable after {waited:?}: {last_error}")]
-    DatabaseUnreachable { waited: Duration, last_error: String },
+    DatabaseUnreachable {
+        waited: Duration,
+        last_error: String,
+    },
     #[error("database refused the connection: {0}")]
     Database(String),
     #[error("database migrations failed: {0}")]

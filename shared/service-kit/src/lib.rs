@@ -10,7 +10,7 @@ pub mod http;
 mod serve;
 
 pub use config::CommonConfig;
+pub use config::ServiceConfig;
 pub use db::Db;
 pub use error::{StartupError, json_error};
-pub use config::ServiceConfig;
 pub use serve::{bind, main, serve, shutdown_signal};

@@ -57,7 +57,10 @@ pub async fn shutdown_signal() {
 
 /// The body of every service's `main`: read the config (a bad setting is one line on stderr
 /// and exit code 2), set up telemetry, run until a shutdown signal, flush every span.
-pub async fn main<C, F, Fut>(read_config: impl FnOnce() -> Result<C, telemetry::ConfigError>, run: F) -> ExitCode
+pub async fn main<C, F, Fut>(
+    read_config: impl FnOnce() -> Result<C, telemetry::ConfigError>,
+    run: F,
+) -> ExitCode
 where
     C: ServiceConfig,
     F: FnOnce(C, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,

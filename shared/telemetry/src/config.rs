@@ -98,7 +98,10 @@ pub struct TelemetryConfig {
 impl TelemetryConfig {
     /// `default_service_name` applies when neither `OTEL_SERVICE_NAME` nor a `service.name`
     /// in `OTEL_RESOURCE_ATTRIBUTES` is given.
-    pub fn from_env(default_service_name: &str, service_version: &str) -> Result<Self, ConfigError> {
+    pub fn from_env(
+        default_service_name: &str,
+        service_version: &str,
+    ) -> Result<Self, ConfigError> {
         let resource_attributes = optional("OTEL_RESOURCE_ATTRIBUTES")?
             .map(|raw| parse_resource_attributes(&raw))
             .transpose()?
@@ -134,7 +137,10 @@ fn parse_bool(var: &'static str) -> Result<bool, ConfigError> {
     match optional(var)?.map(|v| v.to_ascii_lowercase()).as_deref() {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),
-        Some(other) => Err(ConfigError::new(var, format!("{other:?}: expected true or false"))),
+        Some(other) => Err(ConfigError::new(
+            var,
+            format!("{other:?}: expected true or false"),
+        )),
     }
 }
 
@@ -163,7 +169,10 @@ fn parse_sampler() -> Result<SamplerConfig, ConfigError> {
         if (0.0..=1.0).contains(&ratio) {
             Ok(ratio)
         } else {
-            Err(ConfigError::new(ARG, format!("{ratio}: expected a ratio between 0 and 1")))
+            Err(ConfigError::new(
+                ARG,
+                format!("{ratio}: expected a ratio between 0 and 1"),
+            ))
         }
     };
     Ok(match optional(VAR)?.as_deref() {
@@ -234,9 +243,13 @@ fn percent_decode(value: &str) -> Option<String> {
     url::form_urlencoded::parse(format!("v={}", value.replace('+', "%2B")).as_bytes())
         .next()
         .map(|(_, v)| v.into_owned())
-        .filter(|_| !value.contains('%') || value.split('%').skip(1).all(|s| {
-            s.len() >= 2 && s.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit)
-        }))
+        .filter(|_| {
+            !value.contains('%')
+                || value
+                    .split('%')
+                    .skip(1)
+                    .all(|s| s.len() >= 2 && s.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit))
+        })
 }
 
 #[cfg(test)]
@@ -245,7 +258,8 @@ mod tests {
 
     #[test]
     fn resource_attributes_are_split_and_decoded() {
-        let attrs = parse_resource_attributes("deployment.environment=workshop,team=a%20b").unwrap();
+        let attrs =
+            parse_resource_attributes("deployment.environment=workshop,team=a%20b").unwrap();
         assert_eq!(
             attrs,
             vec![

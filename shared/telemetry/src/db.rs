@@ -65,7 +65,10 @@ impl DbTarget {
             if let Some(code) = &sqlstate {
                 span.record("db.response.status_code", code.as_str());
             }
-            span.record("error.type", sqlstate.as_deref().unwrap_or(error_type(error)));
+            span.record(
+                "error.type",
+                sqlstate.as_deref().unwrap_or(error_type(error)),
+            );
             span.record("otel.status_code", "ERROR");
             span.record("otel.status_description", error.to_string());
         }

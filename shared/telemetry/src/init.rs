@@ -2,7 +2,9 @@
 
 use std::io::IsTerminal as _;
 
-use opentelemetry::{KeyValue, global, propagation::TextMapCompositePropagator, trace::TracerProvider};
+use opentelemetry::{
+    KeyValue, global, propagation::TextMapCompositePropagator, trace::TracerProvider,
+};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::{
     Resource,
@@ -135,7 +137,10 @@ fn build_provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, InitErr
     let processor = BatchSpanProcessor::builder(exporter).build();
     let resource = Resource::builder()
         .with_service_name(config.service_name.clone())
-        .with_attribute(KeyValue::new("service.version", config.service_version.clone()))
+        .with_attribute(KeyValue::new(
+            "service.version",
+            config.service_version.clone(),
+        ))
         .build();
     Ok(SdkTracerProvider::builder()
         .with_span_processor(processor)

@@ -36,7 +36,9 @@ pub struct TraceParent {
 }
 
 fn lower_hex(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Parses one `traceparent` header value; `None` when the specification calls it invalid.
@@ -65,8 +67,12 @@ pub fn parse_traceparent(value: &str) -> Option<TraceParent> {
     if !lower_hex(trace_id) || !lower_hex(parent_id) || !lower_hex(flags) {
         return None;
     }
-    let trace_id = TraceId::from_hex(trace_id).ok().filter(|id| *id != TraceId::INVALID)?;
-    let parent_id = SpanId::from_hex(parent_id).ok().filter(|id| *id != SpanId::INVALID)?;
+    let trace_id = TraceId::from_hex(trace_id)
+        .ok()
+        .filter(|id| *id != TraceId::INVALID)?;
+    let parent_id = SpanId::from_hex(parent_id)
+        .ok()
+        .filter(|id| *id != SpanId::INVALID)?;
     let flags = u8::from_str_radix(flags, 16).ok()?;
     Some(TraceParent {
         trace_id,
@@ -134,7 +140,10 @@ mod tests {
     #[test]
     fn the_specifications_example_parses() {
         let parent = parse_traceparent(VALID).unwrap();
-        assert_eq!(parent.trace_id.to_string(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(
+            parent.trace_id.to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
         assert_eq!(parent.parent_id.to_string(), "00f067aa0ba902b7");
         assert_eq!(parent.flags, 1);
     }
@@ -207,7 +216,10 @@ mod tests {
             (TRACESTATE, "congo=t61rcWkgMzE"),
         ]);
         assert!(sc.is_valid() && sc.is_remote() && sc.is_sampled());
-        assert_eq!(sc.trace_state().header(), "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE");
+        assert_eq!(
+            sc.trace_state().header(),
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
+        );
     }
 
     #[test]

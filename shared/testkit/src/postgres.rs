@@ -108,7 +108,9 @@ impl Postgres {
                     .expect("pg_ctl thread");
             }
             Some(Owned::Container(id)) => docker(&["stop", id]),
-            None => panic!("cannot stop the DATABASE_URL server: this test needs its own cluster (unset DATABASE_URL)"),
+            None => panic!(
+                "cannot stop the DATABASE_URL server: this test needs its own cluster (unset DATABASE_URL)"
+            ),
         }
     }
 
@@ -166,7 +168,10 @@ impl Postgres {
                     let _ = CLEANUP.set(Cleanup::Cluster(cluster.clone()));
                     unsafe { libc::atexit(cleanup_at_exit) };
                     return Self {
-                        server_url: format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port),
+                        server_url: format!(
+                            "postgres://postgres@127.0.0.1:{}/postgres",
+                            cluster.port
+                        ),
                         owned: Some(Owned::Cluster(cluster)),
                     };
                 }
@@ -181,17 +186,35 @@ impl Postgres {
     fn start_container() -> Self {
         let output = Command::new("docker")
             .args([
-                "run", "-d", "--rm", "-e", "POSTGRES_HOST_AUTH_METHOD=trust", "-p",
-                "127.0.0.1::5432", "postgres:16", "-c", "fsync=off", "-c", "max_connections=300",
+                "run",
+                "-d",
+                "--rm",
+                "-e",
+                "POSTGRES_HOST_AUTH_METHOD=trust",
+                "-p",
+                "127.0.0.1::5432",
+                "postgres:16",
+                "-c",
+                "fsync=off",
+                "-c",
+                "max_connections=300",
             ])
             .output()
             .expect("run docker");
-        assert!(output.status.success(), "docker run postgres: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "docker run postgres: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         let id = String::from_utf8_lossy(&output.stdout).trim().to_owned();
         let _ = CLEANUP.set(Cleanup::Container(id.clone()));
         unsafe { libc::atexit(cleanup_at_exit) };
         let port = String::from_utf8_lossy(
-            &Command::new("docker").args(["port", &id, "5432/tcp"]).output().expect("docker port").stdout,
+            &Command::new("docker")
+                .args(["port", &id, "5432/tcp"])
+                .output()
+                .expect("docker port")
+                .stdout,
         )
         .trim()
         .rsplit(':')
@@ -202,7 +225,15 @@ impl Postgres {
         // The image restarts the server once after initialising: wait until it stays up.
         for _ in 0..120 {
             let ready = Command::new("docker")
-                .args(["exec", &id, "pg_isready", "-h", "127.0.0.1", "-U", "postgres"])
+                .args([
+                    "exec",
+                    &id,
+                    "pg_isready",
+                    "-h",
+                    "127.0.0.1",
+                    "-U",
+                    "postgres",
+                ])
                 .status()
                 .is_ok_and(|s| s.success());
             if ready {
@@ -314,7 +345,8 @@ extern "C" fn cleanup_at_exit() {
 /// `initdb` on PATH, or the newest /usr/lib/postgresql/<version>/bin (Debian's layout).
 fn find_bin_dir() -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
+        std::env::split_paths(&paths)
+            .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
     });
     on_path.or_else(|| {
         let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
@@ -339,7 +371,10 @@ fn docker_engine_answers() -> bool {
 }
 
 fn docker(args: &[&str]) {
-    let status = Command::new("docker").args(args).status().expect("run docker");
+    let status = Command::new("docker")
+        .args(args)
+        .status()
+        .expect("run docker");
     assert!(status.success(), "docker {args:?}");
 }
 
@@ -368,8 +403,14 @@ mod tests {
 
     #[test]
     fn database_urls_swap_the_database_name() {
-        assert_eq!(with_database("postgres://u:p@h:5/postgres", "x"), "postgres://u:p@h:5/x");
+        assert_eq!(
+            with_database("postgres://u:p@h:5/postgres", "x"),
+            "postgres://u:p@h:5/x"
+        );
         assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
-        assert_eq!(with_database("postgres://u@h/db?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h/db?sslmode=disable", "x"),
+            "postgres://u@h/x?sslmode=disable"
+        );
     }
 }

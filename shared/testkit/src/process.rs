@@ -40,7 +40,10 @@ pub struct ServiceProcess {
 /// needs the `users` binary, and `CARGO_BIN_EXE_*` only covers a package's own binaries.
 fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().expect("binary cache lock");
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .expect("binary cache lock");
     if let Some(path) = built.get(name) {
         return path.clone();
     }
@@ -84,19 +87,21 @@ fn collect_lines(
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(tx) = &listening {
-                if let Some(addr) = listening_addr(&line) {
-                    let _ = tx.send(addr);
-                }
+            if let (Some(tx), Some(addr)) = (&listening, listening_addr(&line)) {
+                let _ = tx.send(addr);
             }
             logs.lock().expect("log lock").push(line);
         }
     });
 }
 
-/// The services log `{"message":"listening","addr":"127.0.0.1:PORT",...}` once bound.
+/// The services log `{"message":"listening","addr":"127.0.0.1:PORT",...}` once bound, or
+/// `... listening addr=127.0.0.1:PORT` in the human format.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let json: serde_json::Value = serde_json::from_str(line).ok()?;
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(line) else {
+        let mut words = line.split_whitespace().skip_while(|w| *w != "listening");
+        return words.find_map(|w| w.strip_prefix("addr=")?.parse().ok());
+    };
     if json.get("message")?.as_str()? != "listening" {
         return None;
     }
@@ -115,23 +120,26 @@ pub async fn spawn_service(name: &str, env: &[(&str, String)]) -> ServiceProcess
         .unwrap_or_else(|e| panic!("start {name}: {e}"));
     let logs = Arc::new(Mutex::new(Vec::new()));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    collect_lines(child.stdout.take().expect("piped stdout"), logs.clone(), Some(tx));
-    collect_lines(child.stderr.take().expect("piped stderr"), logs.clone(), None);
+    collect_lines(
+        child.stdout.take().expect("piped stdout"),
+        logs.clone(),
+        Some(tx),
+    );
+    collect_lines(
+        child.stderr.take().expect("piped stderr"),
+        logs.clone(),
+        None,
+    );
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        tokio::select! {
-            Some(addr) = rx.recv() => {
-                return ServiceProcess { addr, child, logs, exit: None };
-            }
-            status = child.wait() => {
-                // Let the readers drain what the process printed before it died.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                panic!("{name} exited before listening ({status:?}):\n{}", logs.lock().unwrap().join("\n"));
-            }
-            () = tokio::time::sleep_until(deadline) => {
-                panic!("{name} did not report listening within 60 s:\n{}", logs.lock().unwrap().join("\n"));
-            }
+    tokio::select! {
+        Some(addr) = rx.recv() => ServiceProcess { addr, child, logs, exit: None },
+        status = child.wait() => {
+            // Let the readers drain what the process printed before it died.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            panic!("{name} exited before listening ({status:?}):\n{}", logs.lock().unwrap().join("\n"));
+        }
+        () = tokio::time::sleep(Duration::from_secs(60)) => {
+            panic!("{name} did not report listening within 60 s:\n{}", logs.lock().unwrap().join("\n"));
         }
     }
 }
@@ -188,7 +196,10 @@ impl ServiceProcess {
             Some(status) => status,
             None => {
                 let _ = self.child.kill().await;
-                panic!("process did not exit within 30 s of SIGTERM:\n{}", self.logs().join("\n"));
+                panic!(
+                    "process did not exit within 30 s of SIGTERM:\n{}",
+                    self.logs().join("\n")
+                );
             }
         }
     }
@@ -199,7 +210,10 @@ impl ServiceProcess {
     }
 
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let status = tokio::time::timeout(timeout, self.child.wait()).await.ok()?.ok()?;
+        let status = tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()?
+            .ok()?;
         // Let the log readers catch the last lines.
         tokio::time::sleep(Duration::from_millis(100)).await;
         self.exit = Some(status);

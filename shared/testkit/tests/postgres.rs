@@ -8,7 +8,10 @@ async fn fresh_databases_are_distinct_and_connectable() {
     assert_ne!(a, b);
     for url in [&a, &b] {
         let mut connection = sqlx::PgConnection::connect(url).await.unwrap();
-        let (one,): (i32,) = sqlx::query_as("SELECT 1").fetch_one(&mut connection).await.unwrap();
+        let (one,): (i32,) = sqlx::query_as("SELECT 1")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
         assert_eq!(one, 1);
     }
 }

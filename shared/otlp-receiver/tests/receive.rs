@@ -1,0 +1,114 @@
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::{
+    collector::trace::v1::{ExportTraceServiceRequest, trace_service_client::TraceServiceClient},
+    common::v1::{AnyValue, KeyValue, any_value},
+    resource::v1::Resource,
+    trace::v1::{ResourceSpans, ScopeSpans, Span},
+};
+use otlp_receiver::{Receiver, SpanKind, Value};
+use prost::Message as _;
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn request(name: &str) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![kv(
+                    "service.name",
+                    any_value::Value::StringValue("svc".into()),
+                )],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans: vec![Span {
+                    trace_id: vec![0xab; 16],
+                    span_id: vec![0x01; 8],
+                    name: name.into(),
+                    kind: 2,
+                    attributes: vec![kv(
+                        "http.response.status_code",
+                        any_value::Value::IntValue(200),
+                    )],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+#[tokio::test]
+async fn both_protocols_are_received_and_flattened() {
+    let receiver = Receiver::start().await;
+    let mut grpc = TraceServiceClient::connect(receiver.grpc_endpoint())
+        .await
+        .unwrap();
+    grpc.export(request("over-grpc")).await.unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/traces", receiver.http_endpoint()))
+        .header("content-type", "application/x-protobuf")
+        .body(request("over-http").encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+
+    let spans = receiver
+        .wait_for(|s| s.len() == 2, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!((receiver.grpc_requests(), receiver.http_requests()), (1, 1));
+    for span in &spans {
+        assert_eq!(span.service_name, "svc");
+        assert_eq!(span.trace_id, "ab".repeat(16));
+        assert_eq!(span.span_id, "01".repeat(8));
+        assert_eq!(span.parent_span_id, None);
+        assert_eq!(span.kind, SpanKind::Server);
+        assert_eq!(
+            span.attr("http.response.status_code"),
+            Some(&Value::Int(200))
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_payloads_are_refused_and_the_receiver_keeps_serving() {
+    let receiver = Receiver::start().await;
+    let client = reqwest::Client::new();
+    let url = format!("{}/v1/traces", receiver.http_endpoint());
+    let garbage = client
+        .post(&url)
+        .header("content-type", "application/x-protobuf")
+        .body(vec![0xff, 0xff, 0xff, 0x01])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(garbage.status(), 400);
+    let json = client
+        .post(&url)
+        .header("content-type", "application/json")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json.status(), 415);
+
+    let ok = client
+        .post(&url)
+        .header("content-type", "application/x-protobuf")
+        .body(request("after").encode_to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(receiver.span_count(), 1);
+}
