@@ -2,9 +2,8 @@
 //! else a throwaway container where a Docker engine runs. Each test asks for fresh
 //! databases, so tests share the server but never data.
 
+use pg_cluster::Cluster;
 use std::{
-    ffi::OsStr,
-    path::{Path, PathBuf},
     process::Command,
     sync::{
         OnceLock,
@@ -34,14 +33,6 @@ enum Cleanup {
     Container(String),
 }
 
-#[derive(Clone)]
-struct Cluster {
-    bin_dir: PathBuf,
-    root: PathBuf,
-    port: u16,
-    as_postgres_user: bool,
-}
-
 pub async fn postgres() -> &'static Postgres {
     static SERVER: OnceCell<Postgres> = OnceCell::const_new();
     SERVER
@@ -61,8 +52,8 @@ impl Postgres {
                 owned: None,
             };
         }
-        if let Some(bin_dir) = find_bin_dir() {
-            return Self::start_cluster(bin_dir);
+        if pg_cluster::find_bin_dir().is_some() {
+            return Self::start_cluster();
         }
         if docker_engine_answers() {
             return Self::start_container();
@@ -103,9 +94,10 @@ impl Postgres {
         match &self.owned {
             Some(Owned::Cluster(cluster)) => {
                 let cluster = cluster.clone();
-                tokio::task::spawn_blocking(move || cluster.pg_ctl(&["stop", "-m", "fast", "-w"]))
+                tokio::task::spawn_blocking(move || cluster.stop())
                     .await
-                    .expect("pg_ctl thread");
+                    .expect("pg_ctl thread")
+                    .unwrap_or_else(|e| panic!("{e}"));
             }
             Some(Owned::Container(id)) => docker(&["stop", id]),
             None => panic!(
@@ -128,57 +120,16 @@ impl Postgres {
         }
     }
 
-    fn start_cluster(bin_dir: PathBuf) -> Self {
-        let as_postgres_user = unsafe { libc::geteuid() } == 0;
-        let root = std::env::temp_dir().join(format!("testkit-pg-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
-        std::fs::create_dir_all(&root).expect("create the cluster directory");
-        if as_postgres_user {
-            // initdb refuses to run as root; the Debian package's `postgres` user owns it.
-            let status = Command::new("chown")
-                .args(["-R", "postgres:postgres"])
-                .arg(&root)
-                .status()
-                .expect("run chown");
-            assert!(status.success(), "chown the cluster directory to postgres");
+    fn start_cluster() -> Self {
+        let cluster = Cluster::create("testkit-pg", None)
+            .unwrap_or_else(|e| panic!("could not start a throwaway PostgreSQL cluster: {e}"));
+        let _ = CLEANUP.set(Cleanup::Cluster(cluster.clone()));
+        // SAFETY: registers a plain `extern "C" fn` with no captured state.
+        unsafe { libc::atexit(cleanup_at_exit) };
+        Self {
+            server_url: cluster.url("postgres"),
+            owned: Some(Owned::Cluster(cluster)),
         }
-        let mut cluster = Cluster {
-            bin_dir,
-            root,
-            port: 0,
-            as_postgres_user,
-        };
-        cluster.run(
-            "initdb",
-            &[
-                OsStr::new("-D"),
-                cluster.data_dir().as_os_str(),
-                OsStr::new("--auth=trust"),
-                OsStr::new("-U"),
-                OsStr::new("postgres"),
-                OsStr::new("-E"),
-                OsStr::new("UTF8"),
-            ],
-        );
-        let mut last_error = String::new();
-        for _ in 0..5 {
-            cluster.port = crate::free_port();
-            match cluster.start() {
-                Ok(()) => {
-                    let _ = CLEANUP.set(Cleanup::Cluster(cluster.clone()));
-                    unsafe { libc::atexit(cleanup_at_exit) };
-                    return Self {
-                        server_url: format!(
-                            "postgres://postgres@127.0.0.1:{}/postgres",
-                            cluster.port
-                        ),
-                        owned: Some(Owned::Cluster(cluster)),
-                    };
-                }
-                Err(e) => last_error = e,
-            }
-        }
-        panic!("could not start a throwaway PostgreSQL cluster: {last_error}");
     }
 
     /// The testcontainers crate would bring an HTTP Docker client (bollard) into every test
@@ -248,119 +199,14 @@ impl Postgres {
     }
 }
 
-impl Cluster {
-    fn data_dir(&self) -> PathBuf {
-        self.root.join("data")
-    }
-
-    fn log_file(&self) -> PathBuf {
-        self.root.join("postgres.log")
-    }
-
-    fn command(&self, program: &str) -> Command {
-        let path = self.bin_dir.join(program);
-        if self.as_postgres_user {
-            let mut command = Command::new("runuser");
-            command.args(["-u", "postgres", "--"]).arg(path);
-            command
-        } else {
-            Command::new(path)
-        }
-    }
-
-    fn run(&self, program: &str, args: &[&OsStr]) {
-        let output = self
-            .command(program)
-            .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("run {program}: {e}"));
-        assert!(
-            output.status.success(),
-            "{program} failed: {}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-
-    fn pg_ctl(&self, args: &[&str]) {
-        let data = self.data_dir();
-        let mut full: Vec<&OsStr> = vec![OsStr::new("-D"), data.as_os_str()];
-        full.extend(args.iter().map(OsStr::new));
-        self.run("pg_ctl", &full);
-    }
-
-    fn start(&self) -> Result<(), String> {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-             -c full_page_writes=off -c max_connections=300",
-            self.port,
-            self.root.display()
-        );
-        let output = self
-            .command("pg_ctl")
-            .arg("-D")
-            .arg(self.data_dir())
-            .arg("-l")
-            .arg(self.log_file())
-            .args(["-o", &options, "-w", "-t", "60", "start"])
-            .output()
-            .map_err(|e| format!("run pg_ctl: {e}"))?;
-        if output.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "pg_ctl start on port {}: {}\n{}",
-                self.port,
-                String::from_utf8_lossy(&output.stderr),
-                tail(&self.log_file())
-            ))
-        }
-    }
-}
-
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
-}
-
 extern "C" fn cleanup_at_exit() {
     match CLEANUP.get() {
-        Some(Cleanup::Cluster(cluster)) => {
-            let _ = cluster
-                .command("pg_ctl")
-                .arg("-D")
-                .arg(cluster.data_dir())
-                .args(["stop", "-m", "immediate", "-w"])
-                .output();
-            let _ = std::fs::remove_dir_all(&cluster.root);
-        }
+        Some(Cleanup::Cluster(cluster)) => cluster.destroy(),
         Some(Cleanup::Container(id)) => {
             let _ = Command::new("docker").args(["rm", "-f", id]).output();
         }
         None => {}
     }
-}
-
-/// `initdb` on PATH, or the newest /usr/lib/postgresql/<version>/bin (Debian's layout).
-fn find_bin_dir() -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .find(|dir| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file())
-    });
-    on_path.or_else(|| {
-        let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-            .ok()?
-            .filter_map(|entry| {
-                let entry = entry.ok()?;
-                let version = entry.file_name().to_str()?.parse().ok()?;
-                let bin = entry.path().join("bin");
-                bin.join("initdb").is_file().then_some((version, bin))
-            })
-            .collect();
-        versions.sort();
-        versions.pop().map(|(_, bin)| bin)
-    })
 }
 
 fn docker_engine_answers() -> bool {
