@@ -7,6 +7,9 @@ use telemetry::{
 };
 use url::Url;
 
+/// The variables orders reads beyond [`service_kit::config::ENV_VARS`] and the telemetry ones.
+pub const ENV_VARS: &[&str] = &["USERS_URL", "USERS_TIMEOUT_MS"];
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub common: CommonConfig,

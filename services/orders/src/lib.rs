@@ -1,7 +1,7 @@
 //! The orders service: `GET /orders/{order_id}` reads the order from its own database and
 //! asks the users service for the order's user.
 
-mod config;
+pub mod config;
 mod db;
 mod error;
 mod routes;

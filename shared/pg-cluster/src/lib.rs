@@ -9,6 +9,7 @@
 use std::{
     ffi::OsStr,
     net::TcpListener,
+    os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::Command,
 };
@@ -164,13 +165,17 @@ impl Cluster {
 
     fn command(&self, program: &str) -> Command {
         let path = self.bin_dir.join(program);
-        if self.as_postgres_user {
+        let mut command = if self.as_postgres_user {
             let mut command = Command::new("runuser");
             command.args(["-u", "postgres", "--"]).arg(path);
             command
         } else {
             Command::new(path)
-        }
+        };
+        // The server pg_ctl forks must not share our process group: a terminal's Ctrl-C
+        // would stop it before the services that use it have shut down.
+        command.process_group(0);
+        command
     }
 
     fn run(&self, program: &str, args: &[&OsStr]) -> Result<(), String> {

@@ -8,6 +8,14 @@ use telemetry::{
     config::{parsed, required},
 };
 
+/// Every variable [`CommonConfig::from_env`] reads itself (besides the telemetry ones).
+pub const ENV_VARS: &[&str] = &[
+    "DATABASE_URL",
+    "LISTEN_ADDR",
+    "DATABASE_STARTUP_TIMEOUT_MS",
+    "DATABASE_MAX_CONNECTIONS",
+];
+
 #[derive(Debug, Clone)]
 pub struct CommonConfig {
     /// `DATABASE_URL` (required).

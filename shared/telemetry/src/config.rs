@@ -56,6 +56,26 @@ where
     }
 }
 
+/// Every variable [`TelemetryConfig::from_env`] reads. The exporter and batch processor
+/// also read `OTEL_EXPORTER_OTLP_*` (headers, timeout, compression) and `OTEL_BSP_*`
+/// themselves: see [`SDK_PREFIXES`].
+pub const ENV_VARS: &[&str] = &[
+    "OTEL_SDK_DISABLED",
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "RUST_LOG",
+    "LOG_FORMAT",
+];
+
+/// Variable families the OpenTelemetry SDK reads by itself.
+pub const SDK_PREFIXES: &[&str] = &["OTEL_EXPORTER_OTLP_", "OTEL_BSP_"];
+
 /// The SDK announces itself at INFO; its warnings (failed exports) still show.
 pub const DEFAULT_LOG_FILTER: &str = "info,opentelemetry=warn,opentelemetry_sdk=warn";
 

@@ -9,7 +9,7 @@ pub mod stack;
 
 pub use otlp_receiver::Receiver;
 pub use postgres::{Postgres, postgres};
-pub use process::{ServiceProcess, run_to_exit, spawn_service};
+pub use process::{ServiceProcess, binary, run_to_exit, spawn_service};
 
 /// A port that was free a moment ago, for "nothing listens here" tests.
 pub fn free_port() -> u16 {

@@ -2,7 +2,6 @@
 //! from the environment only, logs as JSON lines on stdout.
 
 use std::{
-    collections::HashMap,
     net::SocketAddr,
     path::PathBuf,
     process::{ExitStatus, Stdio},
@@ -36,27 +35,47 @@ pub struct ServiceProcess {
     exit: Option<ExitStatus>,
 }
 
-/// Builds (once per test process) and locates a binary of the workspace. An `orders` test
-/// needs the `users` binary, and `CARGO_BIN_EXE_*` only covers a package's own binaries.
-fn binary(name: &str) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT
-        .get_or_init(Default::default)
-        .lock()
-        .expect("binary cache lock");
-    if let Some(path) = built.get(name) {
-        return path.clone();
+/// Locates a binary of the workspace, building the workspace's binaries once per test
+/// process. An `orders` test needs the `users` binary of another package, which
+/// `CARGO_BIN_EXE_*` does not cover. The build asks for the same targets `cargo test
+/// --workspace` builds (bins and tests), so Cargo resolves the same features and finds
+/// everything fresh; `cargo build -p users` would resolve fewer features and compile a
+/// second copy of the dependencies.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
+        let mut command = std::process::Command::new(cargo);
+        command.args([
+            "build",
+            "--quiet",
+            "--workspace",
+            "--bins",
+            "--tests",
+            "--manifest-path",
+            manifest,
+        ]);
+        if !cfg!(debug_assertions) {
+            command.arg("--release");
+        }
+        match command.status() {
+            Ok(status) if status.success() => Ok(()),
+            Ok(status) => Err(format!("cargo build of the workspace binaries: {status}")),
+            Err(e) => Err(format!("run cargo: {e}")),
+        }
+    });
+    if let Err(e) = built {
+        panic!("{e}");
     }
-    let manifest = concat!(env!("CARGO_MANIFEST_DIR"), "/../../Cargo.toml");
-    let run = escargot::CargoBuild::new()
-        .manifest_path(manifest)
-        .package(name)
-        .bin(name)
-        .current_release()
-        .run()
-        .unwrap_or_else(|e| panic!("cargo build --bin {name}: {e}"));
-    let path = run.path().to_path_buf();
-    built.insert(name.to_owned(), path.clone());
+    // target/<profile>/deps/<test binary> -> target/<profile>/<name>
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binaries live in target/<profile>/deps");
+    let path = profile_dir.join(name);
+    assert!(path.is_file(), "{} was not built", path.display());
     path
 }
 

@@ -1,0 +1,5 @@
+//! Project tasks. `compose` reads docker-compose.yml and .env the way compose does, so the
+//! Docker-less runner (`up`) starts the binaries with the very environment compose gives them.
+
+pub mod compose;
+pub mod up;

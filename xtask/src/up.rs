@@ -1,0 +1,310 @@
+//! `cargo xtask up`: the system of docker-compose.yml without Docker. Postgres is the server
+//! named by `DATABASE_URL`, or a throwaway local cluster; users and orders run with the
+//! environment compose gives them, only with this machine's addresses in place of compose's
+//! host names. Ctrl-C (or SIGTERM) stops the services gracefully, then Postgres.
+
+use std::{collections::BTreeMap, path::Path, process::Stdio, time::Duration};
+
+use pg_cluster::Cluster;
+use sqlx::Connection as _;
+use tokio::{
+    io::{AsyncBufReadExt as _, AsyncRead, BufReader},
+    process::{Child, Command},
+    signal::unix::{SignalKind, signal},
+};
+use url::Url;
+
+use crate::compose::{Compose, project_root};
+
+#[derive(Debug, clap::Args)]
+pub struct Options {
+    /// Port for orders (compose publishes 8080).
+    #[arg(long, default_value_t = 8080)]
+    pub orders_port: u16,
+    /// Port for users (compose publishes 8081).
+    #[arg(long, default_value_t = 8081)]
+    pub users_port: u16,
+    /// Build and run optimised binaries.
+    #[arg(long)]
+    pub release: bool,
+    /// Run the `orders` and `users` binaries found in this directory instead of building.
+    #[arg(long, value_name = "DIR")]
+    pub bin_dir: Option<std::path::PathBuf>,
+}
+
+/// Where spans go when the learner's shell does not say: a Jaeger on this machine.
+const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4317";
+
+enum Database {
+    External(Url),
+    Cluster(Cluster),
+}
+
+pub async fn run(options: Options) -> Result<(), String> {
+    let root = project_root();
+    let compose = Compose::load(&root)?;
+    if options.bin_dir.is_none() {
+        build(&root, options.release).await?;
+    }
+
+    let database = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => Database::External(
+            Url::parse(&url).map_err(|_| "DATABASE_URL is not a postgres:// URL".to_owned())?,
+        ),
+        None => Database::Cluster(
+            tokio::task::spawn_blocking(|| Cluster::create("workshop-pg", None))
+                .await
+                .map_err(|e| e.to_string())??,
+        ),
+    };
+    let result = run_with(&root, &compose, &database, &options).await;
+    if let Database::Cluster(cluster) = &database {
+        cluster.destroy();
+        println!("postgres  stopped; {} removed", cluster.root().display());
+    }
+    result
+}
+
+async fn run_with(
+    root: &Path,
+    compose: &Compose,
+    database: &Database,
+    options: &Options,
+) -> Result<(), String> {
+    let server = prepare_database(compose, database).await?;
+    let otlp = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_owned());
+    let local = |service: &str, port: u16| -> Result<BTreeMap<String, String>, String> {
+        let mut env = compose.environment(service)?;
+        for (key, value) in env.iter_mut() {
+            *value = match key.as_str() {
+                "DATABASE_URL" => local_database_url(value, &server)?,
+                "LISTEN_ADDR" => format!("127.0.0.1:{port}"),
+                "USERS_URL" => format!("http://127.0.0.1:{}", options.users_port),
+                "OTEL_EXPORTER_OTLP_ENDPOINT" => otlp.clone(),
+                _ => continue,
+            };
+        }
+        Ok(env)
+    };
+    let profile = if options.release { "release" } else { "debug" };
+    let bin_dir = options
+        .bin_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target").join(profile));
+    let bin = |name: &str| bin_dir.join(name);
+
+    let mut users = start("users", &bin("users"), &local("users", options.users_port)?)?;
+    let ready = wait_ready(&mut users, options.users_port).await;
+    let mut orders = match ready {
+        Ok(()) => start(
+            "orders",
+            &bin("orders"),
+            &local("orders", options.orders_port)?,
+        )?,
+        Err(e) => {
+            stop(&mut users).await;
+            return Err(e);
+        }
+    };
+    if let Err(e) = wait_ready(&mut orders, options.orders_port).await {
+        stop(&mut orders).await;
+        stop(&mut users).await;
+        return Err(e);
+    }
+
+    match database {
+        Database::Cluster(c) => println!(
+            "postgres  127.0.0.1:{}  (throwaway cluster in {})",
+            c.port(),
+            c.root().display()
+        ),
+        Database::External(_) => println!("postgres  {}  (from DATABASE_URL)", redact(&server.url)),
+    }
+    println!("users     http://127.0.0.1:{}", options.users_port);
+    println!("orders    http://127.0.0.1:{}", options.orders_port);
+    println!("spans  -> {otlp}");
+    println!(
+        "ready: curl -i localhost:{}/orders/1   (Ctrl-C stops everything)",
+        options.orders_port
+    );
+
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let outcome = tokio::select! {
+        _ = tokio::signal::ctrl_c() => Ok(()),
+        _ = sigterm.recv() => Ok(()),
+        status = users.wait() => Err(format!("users exited unexpectedly: {status:?}")),
+        status = orders.wait() => Err(format!("orders exited unexpectedly: {status:?}")),
+    };
+    println!("stopping: orders, then users, then postgres");
+    // Callers first, so no request of orders finds users already gone.
+    stop(&mut orders).await;
+    stop(&mut users).await;
+    outcome
+}
+
+async fn build(root: &Path, release: bool) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    command
+        .current_dir(root)
+        .args(["build", "--quiet", "-p", "orders", "-p", "users"]);
+    if release {
+        command.arg("--release");
+    }
+    let status = command
+        .status()
+        .await
+        .map_err(|e| format!("run cargo build: {e}"))?;
+    status
+        .success()
+        .then_some(())
+        .ok_or_else(|| "cargo build failed".to_owned())
+}
+
+/// The admin connection and the credentials the services use.
+struct Server {
+    url: Url,
+}
+
+/// Creates the role compose's Postgres image would create (own cluster only) and the
+/// `orders` and `users` databases that compose's init script creates, when missing.
+async fn prepare_database(compose: &Compose, database: &Database) -> Result<Server, String> {
+    let postgres_env = compose.environment("postgres")?;
+    let (admin, service_url) = match database {
+        Database::External(url) => (url.clone(), url.clone()),
+        Database::Cluster(cluster) => {
+            let admin = Url::parse(&cluster.url("postgres")).map_err(|e| e.to_string())?;
+            let mut service = admin.clone();
+            let user = postgres_env
+                .get("POSTGRES_USER")
+                .map(String::as_str)
+                .unwrap_or("postgres");
+            let password = postgres_env.get("POSTGRES_PASSWORD").map(String::as_str);
+            let _ = service.set_username(user);
+            let _ = service.set_password(password);
+            (admin, service)
+        }
+    };
+    let mut connection = sqlx::PgConnection::connect(admin.as_str())
+        .await
+        .map_err(|e| format!("connect to Postgres at {}: {e}", redact(&admin)))?;
+    let owner = service_url.username().to_owned();
+    if matches!(database, Database::Cluster(_)) && owner != "postgres" {
+        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
+            .bind(&owner)
+            .fetch_optional(&mut connection)
+            .await
+            .map_err(|e| e.to_string())?;
+        if exists.is_none() {
+            let password = service_url
+                .password()
+                .unwrap_or_default()
+                .replace('\'', "''");
+            sqlx::raw_sql(&format!(
+                "CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}'"
+            ))
+            .execute(&mut connection)
+            .await
+            .map_err(|e| format!("create role {owner}: {e}"))?;
+        }
+    }
+    for name in ["users", "orders"] {
+        let exists: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
+                .bind(name)
+                .fetch_optional(&mut connection)
+                .await
+                .map_err(|e| e.to_string())?;
+        if exists.is_none() {
+            sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\" OWNER \"{owner}\""))
+                .execute(&mut connection)
+                .await
+                .map_err(|e| format!("create database {name}: {e}"))?;
+        }
+    }
+    Ok(Server { url: service_url })
+}
+
+/// Compose's `postgres://user:pw@postgres:5432/orders` with this machine's server.
+fn local_database_url(compose_url: &str, server: &Server) -> Result<String, String> {
+    let compose = Url::parse(compose_url).map_err(|e| format!("compose DATABASE_URL: {e}"))?;
+    let mut url = server.url.clone();
+    url.set_path(compose.path());
+    Ok(url.to_string())
+}
+
+fn redact(url: &Url) -> String {
+    let mut url = url.clone();
+    if url.password().is_some() {
+        let _ = url.set_password(Some("***"));
+    }
+    url.to_string()
+}
+
+fn start(name: &str, binary: &Path, env: &BTreeMap<String, String>) -> Result<Child, String> {
+    // Only compose's variables (and PATH): a container does not inherit the learner's shell.
+    let mut child = Command::new(binary)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group: a terminal's Ctrl-C reaches only the runner, which then
+        // stops the services in order.
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", binary.display()))?;
+    prefix_lines(name, child.stdout.take().expect("piped"));
+    prefix_lines(name, child.stderr.take().expect("piped"));
+    Ok(child)
+}
+
+fn prefix_lines(name: &str, stream: impl AsyncRead + Unpin + Send + 'static) {
+    let prefix = format!("[{name:>6}] ");
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(stream).lines();
+        while let Ok(Some(line)) = lines.next_line().await {
+            println!("{prefix}{line}");
+        }
+    });
+}
+
+async fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{port}/readyz");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let response = client.get(&url).send().await;
+        if response.is_ok_and(|r| r.status().is_success()) {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!(
+                "service on port {port} exited during start-up: {status}"
+            ));
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("{url} not ready within 60 s"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// SIGTERM, then up to 30 s for in-flight requests and the span flush.
+async fn stop(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    if tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .is_err()
+    {
+        let _ = child.kill().await;
+    }
+}

