@@ -26,21 +26,7 @@ pub struct ClientSpanBackend;
 
 impl ReqwestOtelSpanBackend for ClientSpanBackend {
     fn on_request_start(request: &reqwest::Request, _: &mut http::Extensions) -> Span {
-        let url = request.url();
-        let method = request.method().as_str();
-        tracing::info_span!(
-            "HTTP client request",
-            otel.name = method,
-            otel.kind = "client",
-            http.request.method = method,
-            url.full = redact_credentials(url).as_str(),
-            server.address = url.host_str(),
-            server.port = url.port_or_known_default().map(i64::from),
-            http.response.status_code = Empty,
-            error.type = Empty,
-            otel.status_code = Empty,
-            otel.status_description = Empty,
-        )
+        client_span(request.method().as_str(), request.url())
     }
 
     fn on_request_end(
@@ -49,33 +35,70 @@ impl ReqwestOtelSpanBackend for ClientSpanBackend {
         _: &mut http::Extensions,
     ) {
         match outcome {
-            Ok(response) => {
-                let status = response.status();
-                span.record("http.response.status_code", i64::from(status.as_u16()));
-                // For a client, any 4xx or 5xx is a failed call (HTTP semantic conventions).
-                if status.is_client_error() || status.is_server_error() {
-                    span.record("error.type", status.as_str());
-                    span.record("otel.status_code", "ERROR");
-                    span.record("otel.status_description", status.to_string());
-                }
-            }
-            Err(error) => {
-                span.record("error.type", error_type(error));
-                span.record("otel.status_code", "ERROR");
-                span.record("otel.status_description", error.to_string());
-            }
+            Ok(response) => record_status(span, response.status()),
+            Err(error) => record_error(span, error_type(error), &error.to_string()),
         }
     }
+}
+
+/// An HTTP client span with the semantic-convention attributes; for callers that drive
+/// reqwest themselves (the load generator), the same span the middleware creates.
+pub fn client_span(method: &str, url: &reqwest::Url) -> Span {
+    tracing::info_span!(
+        "HTTP client request",
+        otel.name = method,
+        otel.kind = "client",
+        http.request.method = method,
+        url.full = redact_credentials(url).as_str(),
+        server.address = url.host_str(),
+        server.port = url.port_or_known_default().map(i64::from),
+        http.response.status_code = Empty,
+        error.type = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+    )
+}
+
+pub fn record_status(span: &Span, status: reqwest::StatusCode) {
+    span.record("http.response.status_code", i64::from(status.as_u16()));
+    // For a client, any 4xx or 5xx is a failed call (HTTP semantic conventions).
+    if status.is_client_error() || status.is_server_error() {
+        span.record("error.type", status.as_str());
+        span.record("otel.status_code", "ERROR");
+        span.record("otel.status_description", status.to_string());
+    }
+}
+
+pub fn record_error(span: &Span, error_type: &str, message: &str) {
+    span.record("error.type", error_type);
+    span.record("otel.status_code", "ERROR");
+    span.record("otel.status_description", message);
+}
+
+/// Writes `traceparent`, `tracestate` and `baggage` for `cx` through the global propagator.
+pub fn inject(cx: &opentelemetry::Context, headers: &mut http::HeaderMap) {
+    opentelemetry::global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(cx, &mut opentelemetry_http::HeaderInjector(headers))
+    });
 }
 
 /// A low-cardinality class of transport failure, for `error.type`.
 pub fn error_type(error: &Error) -> &'static str {
     match error {
-        Error::Reqwest(e) if e.is_timeout() => "timeout",
-        Error::Reqwest(e) if e.is_connect() => "connect",
-        Error::Reqwest(e) if e.is_body() || e.is_decode() => "body",
-        Error::Reqwest(_) => "request",
+        Error::Reqwest(e) => reqwest_error_type(e),
         Error::Middleware(_) => "middleware",
+    }
+}
+
+pub fn reqwest_error_type(error: &reqwest::Error) -> &'static str {
+    if error.is_timeout() {
+        "timeout"
+    } else if error.is_connect() {
+        "connect"
+    } else if error.is_body() || error.is_decode() {
+        "body"
+    } else {
+        "request"
     }
 }
 

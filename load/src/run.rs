@@ -1,0 +1,337 @@
+//! The open loop: a dispatcher wakes at each scheduled instant and hands the request to a
+//! task; the server's speed never changes when the next request is due.
+
+use std::{
+    io::IsTerminal as _,
+    process::ExitCode,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use opentelemetry::{KeyValue, baggage::BaggageExt as _, trace::TraceContextExt as _};
+use rand::{Rng as _, SeedableRng as _, rngs::SmallRng};
+use rand_distr::{Distribution as _, Zipf};
+use tokio::{
+    sync::Semaphore,
+    task::JoinSet,
+    time::{Instant, sleep_until, timeout_at},
+};
+use tracing::Instrument as _;
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+use url::Url;
+
+use crate::{
+    cli::{Exit, Kind, Output, Plan},
+    report,
+    schedule::Schedule,
+    stats::Stats,
+};
+
+const JAEGER_UI_URL: &str = "JAEGER_UI_URL";
+
+pub async fn run(plan: Plan) -> ExitCode {
+    let config = match telemetry::TelemetryConfig::from_env("load", env!("CARGO_PKG_VERSION")) {
+        Ok(config) => config,
+        Err(e) => {
+            return Exit {
+                code: 2,
+                message: format!("load: {e}"),
+            }
+            .report();
+        }
+    };
+    let telemetry = match telemetry::init(&config) {
+        Ok(guard) => guard,
+        Err(e) => {
+            return Exit {
+                code: 2,
+                message: format!("load: telemetry: {e}"),
+            }
+            .report();
+        }
+    };
+    let jaeger = std::env::var(JAEGER_UI_URL)
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "http://localhost:16686".to_owned());
+
+    let stats = Arc::new(Mutex::new(Stats::new(plan.slowest)));
+    let (elapsed, interrupted) = drive(&plan, stats.clone()).await;
+
+    let stats = stats.lock().expect("stats lock");
+    let asked_rate = match &plan.schedule {
+        Schedule::Constant(rate) => *rate,
+        Schedule::Stages(_) => stats.scheduled as f64 / elapsed.as_secs_f64().max(1e-9),
+    };
+    let summary = report::Run {
+        asked_rate,
+        target: format!(
+            "{}{}",
+            plan.target.as_str().trim_end_matches('/'),
+            plan.path
+        ),
+        elapsed,
+        interrupted,
+        stats: &stats,
+        jaeger,
+    };
+    match plan.output {
+        Output::Table => print!("{}", summary.table()),
+        Output::Json => println!("{}", summary.json()),
+    }
+    drop(stats);
+    telemetry.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Picks what each request asks for.
+struct Picker {
+    rng: SmallRng,
+    zipf: Option<Zipf<f64>>,
+    ids: (u64, u64),
+    mix: Vec<(Kind, u32)>,
+    total: u32,
+}
+
+impl Picker {
+    fn new(plan: &Plan) -> Self {
+        let span = (plan.ids.1 - plan.ids.0 + 1) as f64;
+        Self {
+            rng: SmallRng::from_os_rng(),
+            zipf: plan
+                .zipf
+                .map(|s| Zipf::new(span, s).expect("validated exponent and range")),
+            ids: plan.ids,
+            mix: plan.mix.clone(),
+            total: plan.mix.iter().map(|(_, w)| w).sum(),
+        }
+    }
+
+    fn next(&mut self) -> (Kind, String) {
+        let mut roll = self.rng.random_range(0..self.total);
+        let kind = self
+            .mix
+            .iter()
+            .find(|(_, w)| {
+                if roll < *w {
+                    true
+                } else {
+                    roll -= w;
+                    false
+                }
+            })
+            .map(|(k, _)| *k)
+            .unwrap_or(Kind::Ok);
+        let id = match kind {
+            Kind::Ok => match &self.zipf {
+                Some(zipf) => self.ids.0 + zipf.sample(&mut self.rng) as u64 - 1,
+                None => self.rng.random_range(self.ids.0..=self.ids.1),
+            }
+            .to_string(),
+            // Past the range, so the service answers 404.
+            Kind::NotFound => (self
+                .ids
+                .1
+                .saturating_add(1_000_000 + self.rng.random_range(0..1000)))
+            .to_string(),
+            Kind::BadId => format!("not-a-number-{}", self.rng.random_range(0..1000)),
+        };
+        (kind, id)
+    }
+}
+
+async fn drive(plan: &Plan, stats: Arc<Mutex<Stats>>) -> (Duration, bool) {
+    let client = reqwest::Client::builder()
+        .timeout(plan.timeout)
+        .pool_max_idle_per_host(plan.max_in_flight)
+        .tcp_nodelay(true)
+        .build()
+        .expect("static client settings");
+    let permits = Arc::new(Semaphore::new(plan.max_in_flight));
+    let baggage: Vec<KeyValue> = plan
+        .baggage
+        .iter()
+        .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+        .collect();
+    let mut picker = Picker::new(plan);
+    let mut tasks = JoinSet::new();
+    let start = Instant::now();
+    let progress = Progress::start(plan, stats.clone(), start);
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut interrupted = false;
+
+    let mut n: u64 = 0;
+    loop {
+        if plan.requests.is_some_and(|limit| n >= limit) {
+            break;
+        }
+        let Some(due) = plan.schedule.due(n) else {
+            break;
+        };
+        if plan.duration.is_some_and(|d| due >= d) {
+            break;
+        }
+        let scheduled = start + due;
+        tokio::select! {
+            () = sleep_until(scheduled) => {}
+            _ = &mut ctrl_c => { interrupted = true; break; }
+        }
+        n += 1;
+        let (kind, id) = picker.next();
+        let url = plan
+            .target
+            .join(&plan.path.replace("{id}", &id))
+            .unwrap_or_else(|_| plan.target.clone());
+        {
+            let mut s = stats.lock().expect("stats lock");
+            s.scheduled += 1;
+            *s.kinds.entry(kind.name()).or_default() += 1;
+        }
+        tasks.spawn(one_request(
+            client.clone(),
+            url,
+            plan.path.clone(),
+            baggage.clone(),
+            scheduled,
+            plan.timeout,
+            permits.clone(),
+            stats.clone(),
+        ));
+        while tasks.try_join_next().is_some() {}
+    }
+
+    // Let in-flight requests finish (each is bounded by its timeout); a second Ctrl-C leaves.
+    if !interrupted {
+        tokio::select! {
+            () = async { while tasks.join_next().await.is_some() {} } => {}
+            _ = &mut ctrl_c => { interrupted = true; }
+        }
+    } else {
+        let _ = tokio::time::timeout(plan.timeout, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+    }
+    tasks.abort_all();
+    progress.finish();
+    (start.elapsed(), interrupted)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn one_request(
+    client: reqwest::Client,
+    url: Url,
+    template: String,
+    baggage: Vec<KeyValue>,
+    scheduled: Instant,
+    timeout: Duration,
+    permits: Arc<Semaphore>,
+    stats: Arc<Mutex<Stats>>,
+) {
+    // A request that cannot get a slot before its own timeout would have is not sent late
+    // forever: it is counted as missed.
+    let Ok(Ok(_permit)) = timeout_at(scheduled + timeout, permits.acquire_owned()).await else {
+        stats.lock().expect("stats lock").missed += 1;
+        return;
+    };
+    let sent = Instant::now();
+    stats.lock().expect("stats lock").sent += 1;
+
+    let span = telemetry::client::client_span("GET", &url);
+    span.record("otel.name", format!("GET {template}"));
+    let cx = span.context().with_baggage(baggage);
+    let trace_id = cx.span().span_context().trace_id().to_string();
+    let mut headers = http::HeaderMap::new();
+    telemetry::client::inject(&cx, &mut headers);
+
+    let outcome = async {
+        let response = client.get(url).headers(headers).send().await?;
+        let status = response.status();
+        // Read the body: the request is complete when the answer is.
+        response.bytes().await?;
+        Ok::<_, reqwest::Error>(status)
+    }
+    .instrument(span.clone())
+    .await;
+    let done = Instant::now();
+    let outcome = match outcome {
+        Ok(status) => {
+            telemetry::client::record_status(&span, status);
+            Ok(status.as_u16())
+        }
+        Err(error) => {
+            let kind = telemetry::client::reqwest_error_type(&error);
+            telemetry::client::record_error(&span, kind, &error.to_string());
+            Err(kind)
+        }
+    };
+    drop(span);
+    stats
+        .lock()
+        .expect("stats lock")
+        .record(done - scheduled, done - sent, outcome, trace_id);
+}
+
+/// A live line on a terminal (indicatif); a plain line every 5 s otherwise (logs, CI).
+struct Progress {
+    task: tokio::task::JoinHandle<()>,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl Progress {
+    fn start(plan: &Plan, stats: Arc<Mutex<Stats>>, start: Instant) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let bar = terminal.then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        let every = if terminal {
+            Duration::from_millis(250)
+        } else {
+            Duration::from_secs(5)
+        };
+        let schedule = plan.schedule.clone();
+        let shown = bar.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let t = start.elapsed();
+                let line = {
+                    let s = stats.lock().expect("stats lock");
+                    let p99 = if s.corrected.is_empty() {
+                        0.0
+                    } else {
+                        s.corrected.value_at_quantile(0.99) as f64 / 1000.0
+                    };
+                    format!(
+                        "{:6.1}s  asked {:.0}/s  sent {}  done {}  p99 {:.2} ms  non-2xx {}  errors {}  missed {}",
+                        t.as_secs_f64(),
+                        schedule.rate_at(t),
+                        s.sent,
+                        s.completed,
+                        p99,
+                        s.non_2xx(),
+                        s.errors_total(),
+                        s.missed
+                    )
+                };
+                match &shown {
+                    Some(bar) => bar.set_message(line),
+                    None => eprintln!("{line}"),
+                }
+            }
+        });
+        Self { task, bar }
+    }
+
+    fn finish(self) {
+        self.task.abort();
+        if let Some(bar) = self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,321 @@
+//! `load` as a learner runs it: the real binary, against a small axum server started here
+//! on 127.0.0.1, and once against the real services with spans arriving over OTLP.
+
+use std::{
+    process::Output,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, extract::Path, http::StatusCode, routing::get};
+use serde_json::Value;
+use tokio::process::Command;
+
+/// Answers like orders: 200 for ids 1..=10000, 404 beyond, 400 for a non-number; the
+/// `stall_at`-th request sleeps a second while holding a lock every request needs.
+async fn server(stall_at: Option<usize>) -> (String, Arc<AtomicUsize>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let lock = Arc::new(tokio::sync::Mutex::new(()));
+    let counter = count.clone();
+    let app = Router::new().route(
+        "/orders/{id}",
+        get(move |Path(id): Path<String>| {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            let lock = lock.clone();
+            async move {
+                let _guard = lock.lock().await;
+                if Some(n) == stall_at {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                match id.parse::<u64>() {
+                    Ok(id) if (1..=10_000).contains(&id) => StatusCode::OK,
+                    Ok(_) => StatusCode::NOT_FOUND,
+                    Err(_) => StatusCode::BAD_REQUEST,
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, count)
+}
+
+async fn load(args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_load"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OTEL_") {
+            command.env_remove(key);
+        }
+    }
+    // No collector in most of these tests: no export at all, rather than retry noise.
+    command.env("OTEL_SDK_DISABLED", "true");
+    command.envs(env.iter().map(|(k, v)| (k, v)));
+    tokio::time::timeout(Duration::from_secs(60), command.args(args).output())
+        .await
+        .expect("load stops by itself")
+        .unwrap()
+}
+
+async fn summary(args: &[&str]) -> Value {
+    let mut all = args.to_vec();
+    all.extend(["--output", "json"]);
+    let output = load(&all, &[]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("one JSON document on stdout")
+}
+
+fn count(v: &Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn requests_n_sends_exactly_n_and_the_counts_add_up() {
+    let (url, received) = server(None).await;
+    let s = summary(&["--target", &url, "--rate", "200", "--requests", "37"]).await;
+    assert_eq!(received.load(Ordering::SeqCst), 37);
+    let r = &s["requests"];
+    assert_eq!(count(&r["scheduled"]), 37);
+    assert_eq!(count(&r["sent"]) + count(&r["missed"]), 37);
+    assert_eq!(count(&r["completed"]), count(&r["sent"]));
+    assert_eq!(
+        count(&r["ok"]) + count(&r["failed"]),
+        count(&r["completed"])
+    );
+    let statuses: u64 = s["status_codes"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(count)
+        .sum();
+    let errors: u64 = s["errors"].as_object().unwrap().values().map(count).sum();
+    assert_eq!(statuses + errors, count(&r["completed"]));
+    for key in ["p50", "p90", "p99", "p99_9", "max"] {
+        let from_schedule = s["latency_ms"]["from_schedule"][key].as_f64().unwrap();
+        let from_send = s["latency_ms"]["from_send"][key].as_f64().unwrap();
+        assert!(from_schedule >= from_send, "{key}: {s}");
+    }
+}
+
+#[tokio::test]
+async fn the_asked_rate_is_the_rate_achieved() {
+    let (url, received) = server(None).await;
+    let s = summary(&["--target", &url, "--rate", "40", "--duration", "2s"]).await;
+    // Due at (n + 0.5) / 40 s for n = 0..80: exactly 80 in two seconds.
+    assert_eq!(received.load(Ordering::SeqCst), 80);
+    let achieved = s["rate"]["achieved_per_s"].as_f64().unwrap();
+    assert_eq!(s["rate"]["asked_per_s"].as_f64(), Some(40.0));
+    assert!(
+        (achieved - 40.0).abs() < 40.0 * 0.15,
+        "achieved {achieved}/s: {s}"
+    );
+}
+
+#[tokio::test]
+async fn a_stalled_server_shows_in_latency_from_the_schedule_not_from_the_send() {
+    let (url, _) = server(Some(5)).await;
+    let s = summary(&[
+        "--target",
+        &url,
+        "--rate",
+        "20",
+        "--duration",
+        "3s",
+        "--max-in-flight",
+        "1",
+    ])
+    .await;
+    let corrected = &s["latency_ms"]["from_schedule"];
+    let uncorrected = &s["latency_ms"]["from_send"];
+    // Requests due during the one-second stall waited for the only slot: their latency
+    // counts from when they were due, as a user waiting on them would see it.
+    assert!(corrected["max"].as_f64().unwrap() > 800.0, "{s}");
+    assert!(
+        corrected["p90"].as_f64().unwrap() > 4.0 * uncorrected["p90"].as_f64().unwrap(),
+        "{s}"
+    );
+    assert!(uncorrected["p50"].as_f64().unwrap() < 100.0, "{s}");
+}
+
+#[tokio::test]
+async fn the_status_mix_is_honoured() {
+    let (url, _) = server(None).await;
+    let s = summary(&[
+        "--target",
+        &url,
+        "--rate",
+        "500",
+        "--requests",
+        "400",
+        "--mix",
+        "ok=50,not_found=25,bad_id=25",
+    ])
+    .await;
+    let kinds = &s["kinds"];
+    let (ok, not_found, bad_id) = (
+        count(&kinds["ok"]),
+        count(&kinds["not_found"]),
+        count(&kinds["bad_id"]),
+    );
+    assert_eq!(ok + not_found + bad_id, 400);
+    for (n, expected) in [(ok, 200.0), (not_found, 100.0), (bad_id, 100.0)] {
+        assert!((n as f64 - expected).abs() < 40.0, "{kinds}");
+    }
+    let status = &s["status_codes"];
+    assert_eq!(count(&status["200"]), ok);
+    assert_eq!(count(&status["404"]), not_found);
+    assert_eq!(count(&status["400"]), bad_id);
+    assert_eq!(
+        s["failed"].as_array().unwrap().len().min(10),
+        10,
+        "failed traces are listed"
+    );
+}
+
+#[tokio::test]
+async fn a_target_that_is_down_is_reported_as_connect_errors() {
+    let port = testkit::free_port();
+    let s = summary(&[
+        "--target",
+        &format!("http://127.0.0.1:{port}"),
+        "--requests",
+        "3",
+        "--rate",
+        "50",
+    ])
+    .await;
+    assert_eq!(count(&s["errors"]["connect"]), 3, "{s}");
+    assert_eq!(count(&s["requests"]["failed"]), 3);
+}
+
+#[tokio::test]
+async fn every_bad_flag_is_refused_with_one_line_and_exit_code_2() {
+    let cases: &[(&[&str], &str)] = &[
+        (&["--rate", "abc"], "--rate"),
+        (&["--rate", "-5"], "--rate"),
+        (&["--rate", "0"], "--rate"),
+        (&["--stages", "10/s"], "--stages"),
+        (&["--stages", "10:30s"], "--stages"),
+        (&["--stages", "10/s:forever"], "--stages"),
+        (&["--stages", "0/s:10s"], "--stages"),
+        (&["--duration", "soon"], "--duration"),
+        (&["--requests", "0"], "--requests"),
+        (&["--requests", "many"], "--requests"),
+        (&["--ids", "10..1"], "--ids"),
+        (&["--ids", "0..5"], "--ids"),
+        (&["--ids", "1-5"], "--ids"),
+        (&["--zipf", "0"], "--zipf"),
+        (&["--mix", "ok=50,teapot=50"], "--mix"),
+        (&["--mix", "ok=0"], "--mix"),
+        (&["--target", "localhost:8080"], "--target"),
+        (&["--target", "ftp://x"], "--target"),
+        (&["--max-in-flight", "0"], "--max-in-flight"),
+        (&["--timeout", "0"], "--timeout"),
+        (&["--baggage", "novalue"], "--baggage"),
+        (&["--output", "xml"], "--output"),
+        (&["--path", "orders"], "--path"),
+        (&["--rate", "1", "--stages", "1/s:1s"], "--stages"),
+        (&["--bogus"], "--bogus"),
+    ];
+    for (args, flag) in cases {
+        let output = load(args, &[]).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{args:?}: one line: {stderr}"
+        );
+        assert!(stderr.contains(flag), "{args:?}: names {flag}: {stderr}");
+        assert!(
+            output.stdout.is_empty(),
+            "{args:?}: nothing sent, nothing reported"
+        );
+    }
+    let bad_env = load(
+        &["--requests", "1"],
+        &[("OTEL_TRACES_SAMPLER", "sometimes".into())],
+    )
+    .await;
+    assert_eq!(bad_env.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn each_request_is_the_root_of_a_trace_the_services_continue() {
+    let stack = testkit::stack::Stack::start().await;
+    let output = load(
+        &[
+            "--target",
+            &stack.orders.url(),
+            "--requests",
+            "5",
+            "--rate",
+            "50",
+            "--output",
+            "json",
+        ],
+        &[
+            ("OTEL_SDK_DISABLED", "false".into()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                stack.receiver.grpc_endpoint(),
+            ),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
+        ],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let s: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(count(&s["status_codes"]["200"]), 5, "{s}");
+
+    let spans = stack
+        .receiver
+        .wait_for(
+            |spans| {
+                spans.iter().filter(|s| s.service_name == "load").count() == 5
+                    && spans
+                        .iter()
+                        .filter(|s| s.name == "GET /orders/{order_id}")
+                        .count()
+                        == 5
+            },
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    let listed: Vec<&str> = s["slowest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["trace_id"].as_str().unwrap())
+        .collect();
+    for root in spans.iter().filter(|s| s.service_name == "load") {
+        assert_eq!(root.parent_span_id, None, "load starts the trace");
+        assert_eq!(root.kind, otlp_receiver::SpanKind::Client);
+        assert_eq!(root.name, "GET /orders/{id}");
+        assert_eq!(root.int_attr("http.response.status_code"), Some(200));
+        let server = spans
+            .iter()
+            .find(|s| s.name == "GET /orders/{order_id}" && s.trace_id == root.trace_id)
+            .expect("orders continues load's trace");
+        assert_eq!(
+            server.parent_span_id.as_deref(),
+            Some(root.span_id.as_str())
+        );
+        assert!(
+            listed.contains(&root.trace_id.as_str()),
+            "the summary links real traces"
+        );
+    }
+}
