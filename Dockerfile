@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# One image holds every binary of the workspace (orders, users, ...); compose picks one with
+# One image holds every binary of the workspace (orders, users, load); compose picks one with
 # `command:`. Dependencies are compiled in their own cached layer (cargo-chef), so editing a
 # handler recompiles only the workspace crates.
 
@@ -17,9 +17,9 @@ FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
 RUN cargo chef cook --release --locked --recipe-path recipe.json
 COPY . .
-RUN cargo build --release --locked --bin orders --bin users \
+RUN cargo build --release --locked --bin orders --bin users --bin load \
     && mkdir -p /out \
-    && cp target/release/orders target/release/users /out/
+    && cp target/release/orders target/release/users target/release/load /out/
 
 FROM debian:bookworm-slim AS runtime
 # curl only for the compose healthchecks (GET /readyz); no compiler, no sources.

@@ -11,3 +11,6 @@ pub mod schedule;
 mod stats;
 
 pub use run::run;
+
+/// What `load` reads from the environment besides the telemetry variables.
+pub const ENV_VARS: &[&str] = &["JAEGER_UI_URL"];

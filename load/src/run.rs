@@ -58,28 +58,30 @@ pub async fn run(plan: Plan) -> ExitCode {
     let stats = Arc::new(Mutex::new(Stats::new(plan.slowest)));
     let (elapsed, interrupted) = drive(&plan, stats.clone()).await;
 
-    let stats = stats.lock().expect("stats lock");
-    let asked_rate = match &plan.schedule {
-        Schedule::Constant(rate) => *rate,
-        Schedule::Stages(_) => stats.scheduled as f64 / elapsed.as_secs_f64().max(1e-9),
+    let summary = {
+        let stats = stats.lock().expect("stats lock");
+        let asked_rate = match &plan.schedule {
+            Schedule::Constant(rate) => *rate,
+            Schedule::Stages(_) => stats.scheduled as f64 / elapsed.as_secs_f64().max(1e-9),
+        };
+        let run = report::Run {
+            asked_rate,
+            target: format!(
+                "{}{}",
+                plan.target.as_str().trim_end_matches('/'),
+                plan.path
+            ),
+            elapsed,
+            interrupted,
+            stats: &stats,
+            jaeger,
+        };
+        match plan.output {
+            Output::Table => run.table(),
+            Output::Json => format!("{}\n", run.json()),
+        }
     };
-    let summary = report::Run {
-        asked_rate,
-        target: format!(
-            "{}{}",
-            plan.target.as_str().trim_end_matches('/'),
-            plan.path
-        ),
-        elapsed,
-        interrupted,
-        stats: &stats,
-        jaeger,
-    };
-    match plan.output {
-        Output::Table => print!("{}", summary.table()),
-        Output::Json => println!("{}", summary.json()),
-    }
-    drop(stats);
+    print!("{summary}");
     telemetry.shutdown().await;
     ExitCode::SUCCESS
 }

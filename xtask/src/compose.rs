@@ -72,6 +72,17 @@ impl Compose {
             .collect()
     }
 
+    /// A service's `command` (list form), interpolated.
+    pub fn command(&self, service: &str) -> Result<Vec<String>, String> {
+        self.service(service)
+            .and_then(|s| s.get("command"))
+            .and_then(Value::as_array)
+            .ok_or_else(|| format!("{service}: no command list in docker-compose.yml"))?
+            .iter()
+            .map(|arg| self.interpolate(&scalar(arg)))
+            .collect()
+    }
+
     pub fn interpolate(&self, value: &str) -> Result<String, String> {
         interpolate(value, |name| {
             std::env::var(name)

@@ -27,7 +27,10 @@ pub struct Options {
     /// Build and run optimised binaries.
     #[arg(long)]
     pub release: bool,
-    /// Run the `orders` and `users` binaries found in this directory instead of building.
+    /// Also start the load generator, with compose's flags (its rate: LOAD_RATE in .env).
+    #[arg(long)]
+    pub load: bool,
+    /// Run the binaries found in this directory instead of building them.
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<std::path::PathBuf>,
 }
@@ -115,6 +118,25 @@ async fn run_with(
         return Err(e);
     }
 
+    let mut load = None;
+    if options.load {
+        let orders_url = format!("http://127.0.0.1:{}", options.orders_port);
+        let args: Vec<String> = compose
+            .command("load")?
+            .into_iter()
+            .skip(1)
+            .map(|arg| arg.replace("http://orders:8080", &orders_url))
+            .collect();
+        match start_with_args("load", &bin("load"), &args, &local("load", 0)?) {
+            Ok(child) => load = Some(child),
+            Err(e) => {
+                stop(&mut orders).await;
+                stop(&mut users).await;
+                return Err(e);
+            }
+        }
+    }
+
     match database {
         Database::Cluster(c) => println!(
             "postgres  127.0.0.1:{}  (throwaway cluster in {})",
@@ -125,6 +147,9 @@ async fn run_with(
     }
     println!("users     http://127.0.0.1:{}", options.users_port);
     println!("orders    http://127.0.0.1:{}", options.orders_port);
+    if options.load {
+        println!("load      sending to orders (see its progress lines)");
+    }
     println!("spans  -> {otlp}");
     println!(
         "ready: curl -i localhost:{}/orders/1   (Ctrl-C stops everything)",
@@ -132,14 +157,24 @@ async fn run_with(
     );
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let load_exit = async {
+        match load.as_mut() {
+            Some(child) => child.wait().await,
+            None => std::future::pending().await,
+        }
+    };
     let outcome = tokio::select! {
         _ = tokio::signal::ctrl_c() => Ok(()),
         _ = sigterm.recv() => Ok(()),
         status = users.wait() => Err(format!("users exited unexpectedly: {status:?}")),
         status = orders.wait() => Err(format!("orders exited unexpectedly: {status:?}")),
+        status = load_exit => Err(format!("load exited unexpectedly: {status:?}")),
     };
-    println!("stopping: orders, then users, then postgres");
-    // Callers first, so no request of orders finds users already gone.
+    println!("stopping: load, orders, then users, then postgres");
+    // Callers first, so no request finds the service it calls already gone.
+    if let Some(load) = load.as_mut() {
+        stop(load).await;
+    }
     stop(&mut orders).await;
     stop(&mut users).await;
     outcome
@@ -148,9 +183,9 @@ async fn run_with(
 async fn build(root: &Path, release: bool) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
-    command
-        .current_dir(root)
-        .args(["build", "--quiet", "-p", "orders", "-p", "users"]);
+    command.current_dir(root).args([
+        "build", "--quiet", "-p", "orders", "-p", "users", "-p", "load",
+    ]);
     if release {
         command.arg("--release");
     }
@@ -245,8 +280,18 @@ fn redact(url: &Url) -> String {
 }
 
 fn start(name: &str, binary: &Path, env: &BTreeMap<String, String>) -> Result<Child, String> {
+    start_with_args(name, binary, &[], env)
+}
+
+fn start_with_args(
+    name: &str,
+    binary: &Path,
+    args: &[String],
+    env: &BTreeMap<String, String>,
+) -> Result<Child, String> {
     // Only compose's variables (and PATH): a container does not inherit the learner's shell.
     let mut child = Command::new(binary)
+        .args(args)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .envs(env)

@@ -58,7 +58,7 @@ fn a_compose_implementation_accepts_the_file() {
 fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
     let compose = compose();
     let names: BTreeSet<String> = compose.service_names().into_iter().collect();
-    let expected: BTreeSet<String> = ["postgres", "jaeger", "users", "orders"]
+    let expected: BTreeSet<String> = ["postgres", "jaeger", "users", "orders", "load"]
         .map(str::to_owned)
         .into();
     assert_eq!(names, expected);
@@ -99,9 +99,14 @@ fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
 
     for name in &names {
         let service = compose.service(name).unwrap();
+        assert_eq!(service["restart"], "unless-stopped", "{name}");
+        if name == "load" {
+            // Nothing to probe; compose restarts it if it stops.
+            assert_eq!(service["healthcheck"]["disable"], true);
+            continue;
+        }
         let test = strings(service["healthcheck"].get("test"));
         assert!(!test.is_empty(), "{name} has a healthcheck");
-        assert_eq!(service["restart"], "unless-stopped", "{name}");
     }
     let readyz = |name: &str, port: u16| {
         let test = strings(compose.service(name).unwrap()["healthcheck"].get("test")).join(" ");
@@ -183,6 +188,39 @@ fn every_variable_compose_sets_is_one_the_binaries_read() {
         compose.environment("orders").unwrap()["USERS_URL"],
         "http://users:8081"
     );
+
+    let load_env = compose.environment("load").unwrap();
+    for name in load_env.keys() {
+        assert!(
+            telemetry::config::ENV_VARS.contains(&name.as_str())
+                || load::ENV_VARS.contains(&name.as_str()),
+            "load: compose sets {name}, which load ignores"
+        );
+    }
+    assert_eq!(load_env["OTEL_SERVICE_NAME"], "load");
+}
+
+#[test]
+fn the_load_service_runs_gently_forever_with_flags_load_accepts() {
+    use clap::Parser as _;
+    let compose = compose();
+    let command = compose.command("load").expect("a command list");
+    assert_eq!(command[0], "load");
+    let plan = load::cli::Args::try_parse_from(&command)
+        .map_err(|e| e.to_string())
+        .and_then(|args| args.plan().map_err(|e| e.message))
+        .expect("compose's load flags parse");
+    assert_eq!(plan.duration, None, "runs until stopped");
+    assert_eq!(plan.target.as_str(), "http://orders:8080/");
+    match plan.schedule {
+        load::schedule::Schedule::Constant(rate) => {
+            assert!((0.5..=20.0).contains(&rate), "gentle: {rate}/s")
+        }
+        other => panic!("a steady rate, not {other:?}"),
+    }
+    assert!(plan.mix.len() > 1, "some requests fail on purpose");
+    let image = |name: &str| compose.service(name).unwrap()["image"].clone();
+    assert_eq!(image("load"), image("orders"), "one image for every binary");
 }
 
 #[test]
@@ -246,7 +284,12 @@ fn the_dockerfile_passes_hadolint_and_keeps_the_essentials() {
         .filter(|l| l.contains("cargo build"))
         .collect();
     assert_eq!(builds.len(), 1, "one build for all binaries: {builds:?}");
-    assert!(builds[0].contains("--bin orders") && builds[0].contains("--bin users"));
+    for bin in ["orders", "users", "load"] {
+        assert!(
+            builds[0].contains(&format!("--bin {bin}")),
+            "{bin} in the one build"
+        );
+    }
     let runtime = dockerfile.rsplit("FROM ").next().unwrap();
     let user = runtime
         .lines()

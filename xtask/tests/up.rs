@@ -20,6 +20,7 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
     let receiver = Receiver::start().await;
     let bin_dir = testkit::binary("orders").parent().unwrap().to_path_buf();
     testkit::binary("users");
+    testkit::binary("load");
     for round in 1..=2 {
         let (orders_port, users_port) = (testkit::free_port(), testkit::free_port());
         let mut runner = Command::new(env!("CARGO_BIN_EXE_xtask"))
@@ -27,6 +28,8 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
             .args(["--users-port", &users_port.to_string()])
             .arg("--bin-dir")
             .arg(&bin_dir)
+            // The second round also starts the load generator, with compose's flags.
+            .args(if round == 2 { &["--load"][..] } else { &[] })
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint())
             .env_remove("DATABASE_URL")
             .stdout(Stdio::piped())
@@ -77,6 +80,19 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
             .await
             .unwrap();
         assert!(spans.iter().any(|s| s.service_name == "users"));
+        if round == 2 {
+            receiver
+                .wait_for(
+                    |spans| {
+                        spans
+                            .iter()
+                            .any(|s| s.service_name == "load" && s.parent_span_id.is_none())
+                    },
+                    Duration::from_secs(30),
+                )
+                .await
+                .expect("load's own traces arrive");
+        }
 
         // SAFETY: signalling our own child.
         unsafe { libc::kill(runner.id().unwrap() as i32, libc::SIGTERM) };
