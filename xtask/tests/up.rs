@@ -22,7 +22,7 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
     testkit::binary("users");
     testkit::binary("load");
     for round in 1..=2 {
-        let (orders_port, users_port) = (testkit::free_port(), testkit::free_port());
+        let [orders_port, users_port] = testkit::free_ports();
         let mut runner = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(["up", "--orders-port", &orders_port.to_string()])
             .args(["--users-port", &users_port.to_string()])

@@ -19,6 +19,15 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// `N` distinct ports that were free a moment ago: all are held until all are chosen, so
+/// two calls cannot hand out the same one.
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners: Vec<std::net::TcpListener> = (0..N)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
+}
+
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
