@@ -319,3 +319,40 @@ async fn each_request_is_the_root_of_a_trace_the_services_continue() {
         );
     }
 }
+
+#[tokio::test]
+async fn ctrl_c_prints_what_ran_so_far_and_exits_0() {
+    let (url, received) = server(None).await;
+    let child = Command::new(env!("CARGO_BIN_EXE_load"))
+        .args([
+            "--target",
+            &url,
+            "--rate",
+            "50",
+            "--duration",
+            "0",
+            "--output",
+            "json",
+        ])
+        .env("OTEL_SDK_DISABLED", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGINT) };
+    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+        .await
+        .expect("stops on Ctrl-C")
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let s: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(s["interrupted"], true);
+    let completed = count(&s["requests"]["completed"]);
+    assert!(
+        completed > 0 && completed as usize == received.load(Ordering::SeqCst),
+        "{s}"
+    );
+}
