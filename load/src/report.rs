@@ -76,6 +76,7 @@ impl Run<'_> {
             "latency_ms": {
                 "from_schedule": percentiles(&s.corrected),
                 "from_send": percentiles(&s.uncorrected),
+                "send_lag": percentiles(&s.send_lag),
             },
             "slowest": notable(s.slowest()),
             "failed": notable(s.failed.clone()),

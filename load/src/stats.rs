@@ -20,6 +20,9 @@ pub struct Notable {
 pub struct Stats {
     pub corrected: Histogram<u64>,
     pub uncorrected: Histogram<u64>,
+    /// How late requests left compared with their schedule: load's own lag (timer
+    /// resolution, a busy machine, a full --max-in-flight).
+    pub send_lag: Histogram<u64>,
     pub scheduled: u64,
     pub sent: u64,
     pub completed: u64,
@@ -40,6 +43,7 @@ impl Stats {
         Self {
             corrected: histogram(),
             uncorrected: histogram(),
+            send_lag: histogram(),
             scheduled: 0,
             sent: 0,
             completed: 0,
@@ -65,6 +69,8 @@ impl Stats {
         self.corrected.saturating_record(corrected);
         self.uncorrected
             .saturating_record((from_send.as_micros() as u64).max(1));
+        self.send_lag
+            .saturating_record((from_schedule.saturating_sub(from_send).as_micros() as u64).max(1));
         self.completed += 1;
         let (failed, outcome) = match outcome {
             Ok(status) => {

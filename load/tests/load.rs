@@ -101,6 +101,10 @@ async fn requests_n_sends_exactly_n_and_the_counts_add_up() {
         let from_schedule = s["latency_ms"]["from_schedule"][key].as_f64().unwrap();
         let from_send = s["latency_ms"]["from_send"][key].as_f64().unwrap();
         assert!(from_schedule >= from_send, "{key}: {s}");
+        assert!(
+            s["latency_ms"]["send_lag"][key].as_f64().unwrap() <= from_schedule,
+            "{key}: {s}"
+        );
     }
 }
 
