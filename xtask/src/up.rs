@@ -30,13 +30,14 @@ pub struct Options {
     /// Also start the load generator, with compose's flags (its rate: LOAD_RATE in .env).
     #[arg(long)]
     pub load: bool,
+    /// With no OTEL_EXPORTER_OTLP_ENDPOINT set, the terminal trace view listens on this
+    /// port for OTLP/gRPC (and the next one for OTLP/HTTP) and prints the traces here.
+    #[arg(long, default_value_t = 4317)]
+    pub otlp_port: u16,
     /// Run the binaries found in this directory instead of building them.
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<std::path::PathBuf>,
 }
-
-/// Where spans go when the learner's shell does not say: a Jaeger on this machine.
-const DEFAULT_OTLP_ENDPOINT: &str = "http://localhost:4317";
 
 enum Database {
     External(Url),
@@ -75,10 +76,42 @@ async fn run_with(
     options: &Options,
 ) -> Result<(), String> {
     let server = prepare_database(compose, database).await?;
-    let otlp = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+    let profile = if options.release { "release" } else { "debug" };
+    let bin_dir = options
+        .bin_dir
+        .clone()
+        .unwrap_or_else(|| root.join("target").join(profile));
+    let bin = |name: &str| bin_dir.join(name);
+
+    // No collector named: show the traces in this terminal with traceview.
+    let mut traceview = None;
+    let otlp = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_OTLP_ENDPOINT.to_owned());
+    {
+        Some(endpoint) => endpoint,
+        None => {
+            let grpc = format!("127.0.0.1:{}", options.otlp_port);
+            let http = format!("127.0.0.1:{}", options.otlp_port + 1);
+            let mut child = Command::new(bin("traceview"))
+                .args(["--grpc", &grpc, "--http", &http])
+                .stdin(Stdio::null())
+                .process_group(0)
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| format!("start traceview: {e}"))?;
+            // It exits at once when the port is taken (say, by a Jaeger already running).
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!(
+                    "traceview could not listen on {grpc} ({status}); to send spans to a \
+                     collector already there, set OTEL_EXPORTER_OTLP_ENDPOINT=http://{grpc}"
+                ));
+            }
+            traceview = Some(child);
+            format!("http://{grpc}")
+        }
+    };
     let local = |service: &str, port: u16| -> Result<BTreeMap<String, String>, String> {
         let mut env = compose.environment(service)?;
         for (key, value) in env.iter_mut() {
@@ -92,13 +125,6 @@ async fn run_with(
         }
         Ok(env)
     };
-    let profile = if options.release { "release" } else { "debug" };
-    let bin_dir = options
-        .bin_dir
-        .clone()
-        .unwrap_or_else(|| root.join("target").join(profile));
-    let bin = |name: &str| bin_dir.join(name);
-
     let mut users = start("users", &bin("users"), &local("users", options.users_port)?)?;
     let ready = wait_ready(&mut users, options.users_port).await;
     let mut orders = match ready {
@@ -150,7 +176,12 @@ async fn run_with(
     if options.load {
         println!("load      sending to orders (see its progress lines)");
     }
-    println!("spans  -> {otlp}");
+    match traceview {
+        Some(_) => println!(
+            "spans  -> {otlp}  (traceview prints each trace here; Jaeger is the real backend)"
+        ),
+        None => println!("spans  -> {otlp}"),
+    }
     println!(
         "ready: curl -i localhost:{}/orders/1   (Ctrl-C stops everything)",
         options.orders_port
@@ -177,6 +208,10 @@ async fn run_with(
     }
     stop(&mut orders).await;
     stop(&mut users).await;
+    // Last, so it prints the spans the services flushed on their way out.
+    if let Some(traceview) = traceview.as_mut() {
+        stop(traceview).await;
+    }
     outcome
 }
 

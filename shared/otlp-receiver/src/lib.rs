@@ -27,13 +27,20 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
     trace_service_server::{TraceService, TraceServiceServer},
 };
 use prost::Message as _;
-use tokio::{net::TcpListener, sync::Notify, task::JoinHandle};
+use tokio::{
+    net::TcpListener,
+    sync::{Notify, mpsc},
+    task::JoinHandle,
+};
 
 pub use span::{ReceivedSpan, SpanKind, Status, StatusCode, Value, flatten};
 
 #[derive(Default)]
 struct Shared {
     spans: Mutex<Vec<ReceivedSpan>>,
+    /// Streaming mode: spans go here instead of the store, so a long-running viewer
+    /// holds only what it chooses to.
+    stream: Option<mpsc::UnboundedSender<Vec<ReceivedSpan>>>,
     arrived: Notify,
     grpc_requests: AtomicUsize,
     http_requests: AtomicUsize,
@@ -42,7 +49,12 @@ struct Shared {
 impl Shared {
     fn collect(&self, request: ExportTraceServiceRequest) {
         let spans = flatten(request);
-        self.spans.lock().expect("span store lock").extend(spans);
+        match &self.stream {
+            Some(stream) => {
+                let _ = stream.send(spans);
+            }
+            None => self.spans.lock().expect("span store lock").extend(spans),
+        }
         self.arrived.notify_waiters();
     }
 }
@@ -62,11 +74,35 @@ impl Receiver {
     }
 
     pub async fn start_on(grpc: SocketAddr, http: SocketAddr) -> Self {
-        let shared = Arc::new(Shared::default());
-        let grpc_listener = TcpListener::bind(grpc).await.expect("bind OTLP/gRPC port");
-        let http_listener = TcpListener::bind(http).await.expect("bind OTLP/HTTP port");
-        let grpc_addr = grpc_listener.local_addr().expect("local addr");
-        let http_addr = http_listener.local_addr().expect("local addr");
+        Self::start_inner(grpc, http, Shared::default())
+            .await
+            .expect("bind the OTLP ports")
+    }
+
+    /// Listens on the given addresses and hands every export's spans to the returned
+    /// channel instead of storing them; [`Receiver::spans`] stays empty.
+    pub async fn streaming(
+        grpc: SocketAddr,
+        http: SocketAddr,
+    ) -> std::io::Result<(Self, mpsc::UnboundedReceiver<Vec<ReceivedSpan>>)> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Shared {
+            stream: Some(tx),
+            ..Shared::default()
+        };
+        Ok((Self::start_inner(grpc, http, shared).await?, rx))
+    }
+
+    async fn start_inner(
+        grpc: SocketAddr,
+        http: SocketAddr,
+        shared: Shared,
+    ) -> std::io::Result<Self> {
+        let shared = Arc::new(shared);
+        let grpc_listener = TcpListener::bind(grpc).await?;
+        let http_listener = TcpListener::bind(http).await?;
+        let grpc_addr = grpc_listener.local_addr()?;
+        let http_addr = http_listener.local_addr()?;
 
         let grpc_service = TraceServiceServer::new(GrpcService(shared.clone()));
         let grpc_task = tokio::spawn(async move {
@@ -82,12 +118,12 @@ impl Receiver {
         let http_task = tokio::spawn(async move {
             let _ = axum::serve(http_listener, router).await;
         });
-        Self {
+        Ok(Self {
             shared,
             grpc_addr,
             http_addr,
             tasks: vec![grpc_task, http_task],
-        }
+        })
     }
 
     /// For `OTEL_EXPORTER_OTLP_ENDPOINT` with the `grpc` protocol.
