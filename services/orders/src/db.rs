@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use service_kit::Db;
+use service_kit::{Db, DbError};
 use telemetry::db::Query;
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -19,7 +19,7 @@ const SELECT_ORDER: Query = Query {
     text: "SELECT id, user_id, item, quantity, total_cents, created_at FROM orders WHERE id = $1",
 };
 
-pub async fn find_order(db: &Db, id: i64) -> Result<Option<Order>, sqlx::Error> {
+pub async fn find_order(db: &Db, id: i64) -> Result<Option<Order>, DbError> {
     db.traced(
         SELECT_ORDER,
         sqlx::query_as::<_, Order>(SELECT_ORDER.text)

@@ -2,7 +2,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use service_kit::{db::is_unavailable, json_error};
+use service_kit::{DbError, json_error};
 
 use crate::users_client::UsersError;
 
@@ -12,21 +12,8 @@ pub enum AppError {
     OrderNotFound(i64),
     #[error(transparent)]
     Users(#[from] UsersError),
-    #[error("database unavailable")]
-    DatabaseUnavailable,
-    #[error("internal error")]
-    Internal,
-}
-
-impl From<sqlx::Error> for AppError {
-    fn from(error: sqlx::Error) -> Self {
-        if is_unavailable(&error) {
-            Self::DatabaseUnavailable
-        } else {
-            // The db-query span already carries the details; the client gets no internals.
-            Self::Internal
-        }
-    }
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 impl IntoResponse for AppError {
@@ -35,8 +22,7 @@ impl IntoResponse for AppError {
             Self::OrderNotFound(_) => (StatusCode::NOT_FOUND, "order_not_found"),
             Self::Users(UsersError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "users_timeout"),
             Self::Users(_) => (StatusCode::BAD_GATEWAY, "users_unavailable"),
-            Self::DatabaseUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
-            Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            Self::Db(e) => e.status_and_code(),
         };
         json_error(status, code, self.to_string())
     }

@@ -25,9 +25,8 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
-    let db = Db::connect(&config.common).await?;
-    db.migrate(&MIGRATOR).await?;
+    let db = Db::start(&config.common, &MIGRATOR).await?;
     let users = UsersClient::new(config.users_url, config.users_timeout);
-    let listener = service_kit::bind(config.common.listen_addr).await?;
-    service_kit::serve(listener, routes::router(AppState { db, users }), shutdown).await
+    let router = routes::router(AppState { db, users });
+    service_kit::serve_on(config.common.listen_addr, router, shutdown).await
 }

@@ -1,5 +1,5 @@
 use serde::Serialize;
-use service_kit::Db;
+use service_kit::{Db, DbError};
 use telemetry::db::Query;
 
 #[derive(Debug, Serialize, sqlx::FromRow)]
@@ -15,7 +15,7 @@ const SELECT_USER: Query = Query {
     text: "SELECT id, name, email FROM users WHERE id = $1",
 };
 
-pub async fn find_user(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
+pub async fn find_user(db: &Db, id: i64) -> Result<Option<User>, DbError> {
     db.traced(
         SELECT_USER,
         sqlx::query_as::<_, User>(SELECT_USER.text)

@@ -21,8 +21,7 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
-    let db = Db::connect(&config.common).await?;
-    db.migrate(&MIGRATOR).await?;
-    let listener = service_kit::bind(config.common.listen_addr).await?;
-    service_kit::serve(listener, routes::router(AppState { db }), shutdown).await
+    let db = Db::start(&config.common, &MIGRATOR).await?;
+    let router = routes::router(AppState { db });
+    service_kit::serve_on(config.common.listen_addr, router, shutdown).await
 }

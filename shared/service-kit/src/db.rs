@@ -70,6 +70,13 @@ impl Db {
         }
     }
 
+    /// Connects (with retries) and applies the service's migrations: a service's start.
+    pub async fn start(config: &CommonConfig, migrator: &Migrator) -> Result<Self, StartupError> {
+        let db = Self::connect(config).await?;
+        db.migrate(migrator).await?;
+        Ok(db)
+    }
+
     /// Applies the service's migrations. sqlx holds a Postgres advisory lock while it
     /// migrates, so two replicas starting at once apply each migration exactly once.
     pub async fn migrate(&self, migrator: &Migrator) -> Result<(), StartupError> {
@@ -83,13 +90,14 @@ impl Db {
         &self.pool
     }
 
-    /// Runs one query inside a `db-query` span; see [`telemetry::db`].
+    /// Runs one query inside a `db-query` span (see [`telemetry::db`]); the span keeps the
+    /// details of a failure, the caller gets what to answer.
     pub async fn traced<T>(
         &self,
         query: Query,
         future: impl Future<Output = Result<T, sqlx::Error>>,
-    ) -> Result<T, sqlx::Error> {
-        self.target.traced(query, future).await
+    ) -> Result<T, DbError> {
+        Ok(self.target.traced(query, future).await?)
     }
 
     /// For `/readyz`: deliberately untraced.
@@ -109,8 +117,40 @@ fn is_permanent(error: &sqlx::Error) -> bool {
     }
 }
 
+/// What a failed query means for the answer; both services map it the same way.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable")]
+    Unavailable,
+    /// The db-query span carries the details; the client gets no internals.
+    #[error("internal error")]
+    Internal,
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(error: sqlx::Error) -> Self {
+        if is_unavailable(&error) {
+            Self::Unavailable
+        } else {
+            Self::Internal
+        }
+    }
+}
+
+impl DbError {
+    pub fn status_and_code(&self) -> (axum::http::StatusCode, &'static str) {
+        match self {
+            Self::Unavailable => (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+            ),
+            Self::Internal => (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
 /// Errors that mean "the database cannot be reached right now": answered with 503.
-pub fn is_unavailable(error: &sqlx::Error) -> bool {
+fn is_unavailable(error: &sqlx::Error) -> bool {
     match error {
         sqlx::Error::Io(_)
         | sqlx::Error::PoolTimedOut

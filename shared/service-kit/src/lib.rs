@@ -11,6 +11,6 @@ mod serve;
 
 pub use config::CommonConfig;
 pub use config::ServiceConfig;
-pub use db::Db;
+pub use db::{Db, DbError};
 pub use error::{StartupError, json_error};
-pub use serve::{bind, main, serve, shutdown_signal};
+pub use serve::{bind, main, serve, serve_on, shutdown_signal};

@@ -26,6 +26,15 @@ pub async fn serve(
     Ok(())
 }
 
+/// Binds `addr`, then [`serve`]s.
+pub async fn serve_on(
+    addr: SocketAddr,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    serve(bind(addr).await?, router, shutdown).await
+}
+
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
     TcpListener::bind(addr)
         .await
