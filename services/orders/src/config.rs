@@ -8,7 +8,7 @@ use telemetry::{
 use url::Url;
 
 /// The variables orders reads beyond [`service_kit::config::ENV_VARS`] and the telemetry ones.
-pub const ENV_VARS: &[&str] = &["USERS_URL", "USERS_TIMEOUT_MS"];
+pub const ENV_VARS: &[&str] = &["USERS_URL", "USERS_TIMEOUT_MS", "PROPAGATION"];
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -17,6 +17,9 @@ pub struct Config {
     pub users_url: Url,
     /// `USERS_TIMEOUT_MS` (default 2000): past it, orders answers 504.
     pub users_timeout: Duration,
+    /// `PROPAGATION=off` (default on): calls to users carry no trace context, so the same
+    /// request shows up as two unrelated traces. Everything is still traced.
+    pub propagation: bool,
 }
 
 impl Config {
@@ -40,6 +43,7 @@ impl Config {
             common: CommonConfig::from_env("orders", env!("CARGO_PKG_VERSION"), "0.0.0.0:8080")?,
             users_url,
             users_timeout: Duration::from_millis(timeout_ms),
+            propagation: service_kit::config::on_off("PROPAGATION", true)?,
         })
     }
 }

@@ -28,3 +28,22 @@ pub async fn find_order(db: &Db, id: i64) -> Result<Option<Order>, DbError> {
     )
     .await
 }
+
+const SELECT_USER_ORDERS: Query = Query {
+    operation: "SELECT",
+    collection: "orders",
+    text: "SELECT id, user_id, item, quantity, total_cents, created_at FROM orders \
+           WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+};
+
+/// A user's most recent orders.
+pub async fn find_orders_of_user(db: &Db, user_id: i64, limit: i64) -> Result<Vec<Order>, DbError> {
+    db.traced(
+        SELECT_USER_ORDERS,
+        sqlx::query_as::<_, Order>(SELECT_USER_ORDERS.text)
+            .bind(user_id)
+            .bind(limit)
+            .fetch_all(db.pool()),
+    )
+    .await
+}

@@ -10,6 +10,8 @@ use crate::users_client::UsersError;
 pub enum AppError {
     #[error("order {0} not found")]
     OrderNotFound(i64),
+    #[error("{0}")]
+    InvalidQuery(&'static str),
     #[error(transparent)]
     Users(#[from] UsersError),
     #[error(transparent)]
@@ -20,6 +22,7 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, code) = match &self {
             Self::OrderNotFound(_) => (StatusCode::NOT_FOUND, "order_not_found"),
+            Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
             Self::Users(UsersError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "users_timeout"),
             Self::Users(_) => (StatusCode::BAD_GATEWAY, "users_unavailable"),
             Self::Db(e) => e.status_and_code(),

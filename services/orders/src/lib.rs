@@ -19,6 +19,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/orde
 pub struct AppState {
     pub db: Db,
     pub users: UsersClient,
+    pub demo_faults: bool,
 }
 
 pub async fn run(
@@ -26,7 +27,12 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
     let db = Db::start(&config.common, &MIGRATOR).await?;
-    let users = UsersClient::new(config.users_url, config.users_timeout);
-    let router = routes::router(AppState { db, users });
+    let users = UsersClient::new(config.users_url, config.users_timeout, config.propagation);
+    let demo_faults = config.common.demo_faults;
+    let router = routes::router(AppState {
+        db,
+        users,
+        demo_faults,
+    });
     service_kit::serve_on(config.common.listen_addr, router, shutdown).await
 }

@@ -1,8 +1,15 @@
 //! The request path of `GET /orders/{order_id}`, top to bottom.
 
-use axum::{Json, Router, extract::State, routing::get};
+use std::collections::HashMap;
+
+use axum::{
+    Json, Router,
+    extract::{Query, State},
+    routing::get,
+};
 use serde::Serialize;
-use service_kit::extract::PathId;
+use service_kit::extract::{PathId, parse_id};
+use telemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     AppState,
@@ -14,8 +21,9 @@ use crate::{
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/orders/{order_id}", get(get_order))
+        .route("/orders", get(list_orders))
         .with_state(state.clone());
-    service_kit::http::with_common_routes(routes, state.db)
+    service_kit::http::with_common_routes(routes, state.db, state.demo_faults)
 }
 
 /// `user` is `null` when the users service has no such user: the order still exists and is
@@ -52,4 +60,103 @@ async fn enrich_order(state: &AppState, order: &Order) -> Result<Option<User>, A
     let user = state.users.get_user(order.user_id).await?;
     tracing::Span::current().record("user.found", user.is_some());
     Ok(user)
+}
+
+/// How `GET /orders?user_id=` fetches the users of the orders: the N+1 lesson.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Strategy {
+    /// One users call after another: a staircase in Jaeger.
+    Sequential,
+    /// All calls at once: spans side by side.
+    Parallel,
+    /// One call to `GET /users?ids=...`, answered by one query.
+    Batched,
+}
+
+const MAX_LIMIT: i64 = 50;
+
+#[derive(Debug, Serialize)]
+pub struct OrderList {
+    pub orders: Vec<OrderWithUser>,
+}
+
+/// `GET /orders?user_id=<id>&limit=<n>&strategy=sequential|parallel|batched`.
+async fn list_orders(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Json<OrderList>, AppError> {
+    let user_id =
+        params
+            .get("user_id")
+            .and_then(|raw| parse_id(raw))
+            .ok_or(AppError::InvalidQuery(
+                "user_id must be a positive 64-bit integer",
+            ))?;
+    let limit = match params.get("limit") {
+        None => 10,
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=MAX_LIMIT).contains(n))
+            .ok_or(AppError::InvalidQuery("limit must be between 1 and 50"))?,
+    };
+    let strategy = match params.get("strategy").map(String::as_str) {
+        None | Some("batched") => Strategy::Batched,
+        Some("sequential") => Strategy::Sequential,
+        Some("parallel") => Strategy::Parallel,
+        Some(_) => {
+            return Err(AppError::InvalidQuery(
+                "strategy must be sequential, parallel or batched",
+            ));
+        }
+    };
+    tracing::Span::current().set_attribute("user.id", user_id);
+    let orders = db::find_orders_of_user(&state.db, user_id, limit).await?;
+    let users = enrich_orders(&state, &orders, strategy).await?;
+    let orders = orders
+        .into_iter()
+        .zip(users)
+        .map(|(order, user)| OrderWithUser { order, user })
+        .collect();
+    Ok(Json(OrderList { orders }))
+}
+
+#[tracing::instrument(
+    name = "enrich-orders",
+    skip_all,
+    fields(fanout.strategy = ?strategy, orders.count = orders.len() as i64)
+)]
+async fn enrich_orders(
+    state: &AppState,
+    orders: &[Order],
+    strategy: Strategy,
+) -> Result<Vec<Option<User>>, AppError> {
+    match strategy {
+        Strategy::Sequential => {
+            let mut users = Vec::with_capacity(orders.len());
+            for order in orders {
+                users.push(state.users.get_user(order.user_id).await?);
+            }
+            Ok(users)
+        }
+        Strategy::Parallel => {
+            let calls = orders
+                .iter()
+                .map(|order| state.users.get_user(order.user_id));
+            Ok(futures_util::future::try_join_all(calls).await?)
+        }
+        Strategy::Batched => {
+            let mut ids: Vec<i64> = orders.iter().map(|o| o.user_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let found = state.users.get_users(&ids).await?;
+            Ok(orders
+                .iter()
+                .map(|order| found.iter().find(|u| u.id == order.user_id).cloned())
+                .collect())
+        }
+    }
 }

@@ -8,7 +8,7 @@ use reqwest_middleware::ClientWithMiddleware;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct User {
     pub id: i64,
     pub name: String,
@@ -32,14 +32,45 @@ pub struct UsersClient {
     http: ClientWithMiddleware,
     base: Url,
     timeout: Duration,
+    propagation: bool,
 }
 
 impl UsersClient {
-    pub fn new(base: Url, timeout: Duration) -> Self {
+    pub fn new(base: Url, timeout: Duration, propagation: bool) -> Self {
         Self {
             http: telemetry::client::http_client(),
             base,
             timeout,
+            propagation,
+        }
+    }
+
+    fn get(&self, url: Url) -> reqwest_middleware::RequestBuilder {
+        let request = self.http.get(url).timeout(self.timeout);
+        if self.propagation {
+            request
+        } else {
+            // The client span is still recorded; only the headers are left out.
+            request.with_extension(telemetry::client::DisableOtelPropagation)
+        }
+    }
+
+    /// `GET /users?ids=...`: the users that exist among `ids`, in one call.
+    pub async fn get_users(&self, ids: &[i64]) -> Result<Vec<User>, UsersError> {
+        let mut url = self.base.join("users").expect("a static path always joins");
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        url.query_pairs_mut().append_pair("ids", &list.join(","));
+        let response = self
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        match response.status() {
+            StatusCode::OK => response.json().await.map_err(|e| match e.is_timeout() {
+                true => UsersError::Timeout(self.timeout),
+                false => UsersError::BadBody(e.to_string()),
+            }),
+            status => Err(UsersError::BadStatus(status)),
         }
     }
 
@@ -50,9 +81,7 @@ impl UsersClient {
             .join(&format!("users/{id}"))
             .expect("a numeric path segment always joins");
         let response = self
-            .http
             .get(url)
-            .timeout(self.timeout)
             .send()
             .await
             .map_err(|e| self.transport_error(e))?;

@@ -14,6 +14,7 @@ pub const ENV_VARS: &[&str] = &[
     "LISTEN_ADDR",
     "DATABASE_STARTUP_TIMEOUT_MS",
     "DATABASE_MAX_CONNECTIONS",
+    "DEMO_FAULTS",
 ];
 
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct CommonConfig {
     pub database_startup_timeout: Duration,
     /// `DATABASE_MAX_CONNECTIONS` (default 10).
     pub database_max_connections: u32,
+    /// `DEMO_FAULTS=on`: the workshop's baggage-driven faults (see [`crate::demo`]).
+    pub demo_faults: bool,
     pub telemetry: TelemetryConfig,
 }
 
@@ -69,6 +72,7 @@ impl CommonConfig {
                 30_000,
             )?),
             database_max_connections: max_connections,
+            demo_faults: on_off("DEMO_FAULTS", false)?,
             telemetry: TelemetryConfig::from_env(service_name, service_version)?,
         })
     }
@@ -77,4 +81,20 @@ impl CommonConfig {
 /// Lets `service_kit::main` reach the telemetry settings of any service's config.
 pub trait ServiceConfig {
     fn telemetry(&self) -> &TelemetryConfig;
+}
+
+/// `on` / `off` (also `true` / `false`), for the workshop's switches.
+pub fn on_off(var: &'static str, default: bool) -> Result<bool, ConfigError> {
+    match telemetry::config::optional(var)?
+        .map(|v| v.to_ascii_lowercase())
+        .as_deref()
+    {
+        None => Ok(default),
+        Some("on" | "true") => Ok(true),
+        Some("off" | "false") => Ok(false),
+        Some(other) => Err(ConfigError::new(
+            var,
+            format!("{other:?}: expected on or off"),
+        )),
+    }
 }

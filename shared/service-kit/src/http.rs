@@ -13,12 +13,16 @@ use serde_json::json;
 
 use crate::{Db, json_error};
 
-pub fn with_common_routes(routes: Router, db: Db) -> Router {
+/// `demo_faults`: `DEMO_FAULTS`, checked on every traced route (see [`crate::demo`]).
+pub fn with_common_routes(routes: Router, db: Db, demo_faults: bool) -> Router {
     let probes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .with_state(db);
     routes
+        .layer(middleware::from_fn(move |request, next| {
+            crate::demo::layer(demo_faults, request, next)
+        }))
         .merge(probes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

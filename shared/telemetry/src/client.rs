@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware, Error};
 use reqwest_tracing::{ReqwestOtelSpanBackend, TracingMiddleware};
+
+/// Put on a request's extensions to send it without trace context (the broken-propagation lesson).
+pub use reqwest_tracing::DisableOtelPropagation;
 use tracing::{Span, field::Empty};
 
 /// One pooled client per process; cloning it is cheap and shares the pool.
