@@ -24,20 +24,19 @@ fn strings(value: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-#[test]
-fn a_compose_implementation_accepts_the_file() {
+/// Validates with a real compose implementation: Docker's compose plugin where installed,
+/// Debian's docker-compose package otherwise (.ci/run installs it). Neither needs an engine.
+fn assert_compose_accepts(files: &[&str]) {
     let root = project_root();
-    // Docker's compose plugin where installed; Debian's docker-compose package otherwise
-    // (.ci/run installs it). Neither needs an engine to validate.
     let candidates: [&[&str]; 2] = [&["docker", "compose"], &["docker-compose"]];
     let mut tried = Vec::new();
     for candidate in candidates {
-        let output = Command::new(candidate[0])
-            .args(&candidate[1..])
-            .args(["-f", "docker-compose.yml", "config", "-q"])
-            .current_dir(&root)
-            .output();
-        match output {
+        let mut command = Command::new(candidate[0]);
+        command.args(&candidate[1..]);
+        for file in files {
+            command.args(["-f", file]);
+        }
+        match command.args(["config", "-q"]).current_dir(&root).output() {
             Ok(output) if output.status.success() => return,
             Ok(output) => tried.push(format!(
                 "{}: {}",
@@ -48,10 +47,15 @@ fn a_compose_implementation_accepts_the_file() {
         }
     }
     panic!(
-        "no compose implementation accepted docker-compose.yml (install Debian's docker-compose \
+        "no compose implementation accepted {files:?} (install Debian's docker-compose \
          package or Docker's compose plugin):\n{}",
         tried.join("\n")
     );
+}
+
+#[test]
+fn a_compose_implementation_accepts_the_file() {
+    assert_compose_accepts(&["docker-compose.yml"]);
 }
 
 #[test]
@@ -313,5 +317,90 @@ fn the_dockerfile_passes_hadolint_and_keeps_the_essentials() {
     assert!(
         Path::new(&root.join("Cargo.lock")).is_file(),
         "--locked builds need Cargo.lock"
+    );
+}
+
+#[test]
+fn the_tail_sampling_setup_keeps_errors_slow_traces_and_a_tenth_of_the_rest() {
+    let root = project_root();
+    let output = Command::new("docker-compose")
+        .args([
+            "-f",
+            "docker-compose.yml",
+            "-f",
+            "docker-compose.tail-sampling.yml",
+            "config",
+            "-q",
+        ])
+        .current_dir(&root)
+        .output();
+    if let Ok(output) = output {
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let overlay: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root.join("docker-compose.tail-sampling.yml")).unwrap(),
+    )
+    .unwrap();
+    let jaeger = &overlay["services"]["jaeger"];
+    let command = strings(jaeger.get("command"));
+    assert_eq!(command[0], "--config");
+    let mount = strings(jaeger.get("volumes"))
+        .into_iter()
+        .find(|v| v.ends_with(&format!("{}:ro", command[1])))
+        .expect("the config file is mounted where --config points");
+    let host_path = mount.split(':').next().unwrap();
+
+    let config: Value =
+        serde_saphyr::from_str(&std::fs::read_to_string(root.join(host_path)).unwrap()).unwrap();
+    let pipeline = &config["service"]["pipelines"]["traces"];
+    let processors = strings(pipeline.get("processors"));
+    assert_eq!(
+        processors.first().map(String::as_str),
+        Some("tail_sampling"),
+        "decide before batching"
+    );
+    assert!(strings(pipeline.get("receivers")).contains(&"otlp".to_owned()));
+    for (protocol, port) in [("grpc", 4317), ("http", 4318)] {
+        assert_eq!(
+            config["receivers"]["otlp"]["protocols"][protocol]["endpoint"],
+            format!("0.0.0.0:{port}"),
+            "other containers must reach the {protocol} receiver"
+        );
+    }
+    let policies = config["processors"]["tail_sampling"]["policies"]
+        .as_array()
+        .unwrap();
+    let of_type = |t: &str| {
+        policies
+            .iter()
+            .find(|p| p["type"] == t)
+            .unwrap_or_else(|| panic!("a {t} policy"))
+    };
+    assert_eq!(
+        strings(of_type("status_code")["status_code"].get("status_codes")),
+        ["ERROR"]
+    );
+    assert_eq!(of_type("latency")["latency"]["threshold_ms"], 500);
+    assert_eq!(
+        of_type("probabilistic")["probabilistic"]["sampling_percentage"],
+        10
+    );
+    assert_eq!(policies.len(), 3);
+    // The same storage is written and queried, and the UI port is the one compose publishes.
+    assert_eq!(
+        config["exporters"]["jaeger_storage_exporter"]["trace_storage"],
+        "memstore"
+    );
+    assert_eq!(
+        config["extensions"]["jaeger_query"]["storage"]["traces"],
+        "memstore"
+    );
+    assert_eq!(
+        config["extensions"]["jaeger_query"]["http"]["endpoint"],
+        "0.0.0.0:16686"
     );
 }
