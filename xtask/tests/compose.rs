@@ -323,24 +323,7 @@ fn the_dockerfile_passes_hadolint_and_keeps_the_essentials() {
 #[test]
 fn the_tail_sampling_setup_keeps_errors_slow_traces_and_a_tenth_of_the_rest() {
     let root = project_root();
-    let output = Command::new("docker-compose")
-        .args([
-            "-f",
-            "docker-compose.yml",
-            "-f",
-            "docker-compose.tail-sampling.yml",
-            "config",
-            "-q",
-        ])
-        .current_dir(&root)
-        .output();
-    if let Ok(output) = output {
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
+    assert_compose_accepts(&["docker-compose.yml", "docker-compose.tail-sampling.yml"]);
     let overlay: Value = serde_saphyr::from_str(
         &std::fs::read_to_string(root.join("docker-compose.tail-sampling.yml")).unwrap(),
     )
