@@ -60,17 +60,9 @@ impl UsersClient {
         let mut url = self.base.join("users").expect("a static path always joins");
         let list: Vec<String> = ids.iter().map(i64::to_string).collect();
         url.query_pairs_mut().append_pair("ids", &list.join(","));
-        let response = self
-            .get(url)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        match response.status() {
-            StatusCode::OK => response.json().await.map_err(|e| match e.is_timeout() {
-                true => UsersError::Timeout(self.timeout),
-                false => UsersError::BadBody(e.to_string()),
-            }),
-            status => Err(UsersError::BadStatus(status)),
+        match self.call(url).await? {
+            Some(users) => Ok(users),
+            None => Err(UsersError::BadStatus(StatusCode::NOT_FOUND)),
         }
     }
 
@@ -80,6 +72,14 @@ impl UsersClient {
             .base
             .join(&format!("users/{id}"))
             .expect("a numeric path segment always joins");
+        self.call(url).await
+    }
+
+    /// A GET to users: the decoded body on 200, `None` on 404, an error otherwise.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        url: Url,
+    ) -> Result<Option<T>, UsersError> {
         let response = self
             .get(url)
             .send()

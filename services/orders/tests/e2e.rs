@@ -258,7 +258,7 @@ async fn every_error_is_json_with_the_right_status_and_the_service_keeps_serving
             "order_not_found",
         ),
         (format!("{orders}/nope"), 404, "not_found"),
-        (format!("{orders}/orders"), 404, "not_found"),
+        (format!("{orders}/orders"), 400, "invalid_query"),
         (format!("{orders}/orders/1/extra"), 404, "not_found"),
         (format!("{}/users/0", stack.users.url()), 400, "invalid_id"),
         (
