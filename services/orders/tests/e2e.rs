@@ -46,23 +46,9 @@ fn int_attr(span: &ReceivedSpan, key: &str) -> i64 {
 }
 
 fn traceresponse(response: &reqwest::Response) -> (String, String, String) {
-    let value = response
-        .headers()
-        .get("traceresponse")
-        .expect("every traced response carries traceresponse")
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let parts: Vec<&str> = value.split('-').collect();
-    assert_eq!(parts.len(), 4, "{value}");
-    assert_eq!(parts[0], "00", "{value}");
-    assert_eq!(parts[1].len(), 32, "{value}");
-    assert_eq!(parts[2].len(), 16, "{value}");
-    (
-        parts[1].to_owned(),
-        parts[2].to_owned(),
-        parts[3].to_owned(),
-    )
+    let t = testkit::traced::traceresponse(response)
+        .expect("every traced response carries traceresponse");
+    (t.trace_id, t.span_id, t.flags)
 }
 
 #[tokio::test]

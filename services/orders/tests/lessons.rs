@@ -14,18 +14,15 @@ fn on() -> Vec<(&'static str, String)> {
 }
 
 async fn get(stack: &Stack, path: &str, baggage: Option<&str>) -> (u16, String, Value) {
-    let mut request = stack.client.get(format!("{}{path}", stack.orders.url()));
-    if let Some(baggage) = baggage {
-        request = request.header("baggage", baggage);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let trace_id = response
-        .headers()
-        .get("traceresponse")
-        .map(|v| v.to_str().unwrap().split('-').nth(1).unwrap().to_owned())
-        .unwrap_or_default();
-    (status, trace_id, response.json().await.unwrap())
+    let headers: Vec<(&str, &str)> = baggage.map(|b| ("baggage", b)).into_iter().collect();
+    let answer = testkit::traced::get(
+        &stack.client,
+        &format!("{}{path}", stack.orders.url()),
+        &headers,
+    )
+    .await;
+    let trace_id = answer.trace.map(|t| t.trace_id).unwrap_or_default();
+    (answer.status, trace_id, answer.body)
 }
 
 fn named<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> Vec<&'a ReceivedSpan> {

@@ -9,8 +9,9 @@ use testkit::stack::spawn_users;
 const WAIT: Duration = Duration::from_secs(20);
 
 fn trace_id_of(response: &reqwest::Response) -> String {
-    let header = response.headers()["traceresponse"].to_str().unwrap();
-    header.split('-').nth(1).unwrap().to_owned()
+    testkit::traced::traceresponse(response)
+        .expect("a traced answer")
+        .trace_id
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 mod postgres;
 mod process;
 pub mod stack;
+pub mod traced;
 
 pub use otlp_receiver::Receiver;
 pub use postgres::{Postgres, postgres};
