@@ -5,7 +5,10 @@ use std::time::Duration;
 
 use otlp_receiver::{ReceivedSpan, SpanKind, StatusCode, Value};
 use serde_json::{Value as Json, json};
-use testkit::stack::{Stack, spawn_orders, spawn_users};
+use testkit::{
+    stack::{Stack, spawn_orders, spawn_users},
+    traced::get,
+};
 
 const WAIT: Duration = Duration::from_secs(20);
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -315,15 +318,14 @@ async fn an_order_whose_user_is_missing_answers_the_order_with_a_null_user() {
     stack
         .orders_sql("INSERT INTO orders (id, user_id, item, quantity, total_cents) VALUES (20001, 5000, 'item-20001', 1, 100)")
         .await;
-    let response = stack
-        .client
-        .get(format!("{}/orders/20001", stack.orders.url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let (trace_id, _, _) = traceresponse(&response);
-    let body: Json = response.json().await.unwrap();
+    let answer = get(
+        &stack.client,
+        &format!("{}/orders/20001", stack.orders.url()),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let (trace_id, body) = (answer.trace_id(), answer.body);
     assert_eq!(body["order"]["user_id"], 5000);
     assert_eq!(body["user"], Json::Null);
     let spans = stack
@@ -348,15 +350,9 @@ async fn users_service_down_is_a_502_with_an_error_span() {
         &[],
     )
     .await;
-    let response = stack
-        .client
-        .get(format!("{}/orders/3", orders.url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 502);
-    let (trace_id, _, _) = traceresponse(&response);
-    let body: Json = response.json().await.unwrap();
+    let answer = get(&stack.client, &format!("{}/orders/3", orders.url()), &[]).await;
+    assert_eq!(answer.status, 502);
+    let (trace_id, body) = (answer.trace_id(), answer.body);
     assert_eq!(body["error"]["code"], "users_unavailable");
 
     let spans = stack
@@ -379,15 +375,14 @@ async fn users_service_answering_5xx_is_a_502() {
     let stack = Stack::start().await;
     // A real failure inside users: its table is gone, so its query fails and it answers 500.
     stack.users_sql("DROP TABLE users").await;
-    let response = stack
-        .client
-        .get(format!("{}/orders/4", stack.orders.url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 502);
-    let (trace_id, _, _) = traceresponse(&response);
-    let body: Json = response.json().await.unwrap();
+    let answer = get(
+        &stack.client,
+        &format!("{}/orders/4", stack.orders.url()),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 502);
+    let (trace_id, body) = (answer.trace_id(), answer.body);
     assert_eq!(body["error"]["code"], "users_unavailable");
     let spans = stack
         .receiver

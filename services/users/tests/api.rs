@@ -63,12 +63,12 @@ async fn a_user_is_served_with_a_server_span_and_a_db_span_and_no_personal_data_
     }
 }
 
-#[tokio::test]
-async fn log_lines_written_inside_a_request_carry_its_trace_id() {
+/// Starts users with `log_format` and makes one request fail for real inside it (its table
+/// is dropped, so the query fails and users logs a WARN): the failed request's trace id.
+async fn users_with_a_failed_request(log_format: &str) -> (testkit::ServiceProcess, String) {
     let receiver = Receiver::start().await;
     let db = testkit::postgres().await.create_database("users").await;
-    let users = spawn_users(&receiver, &db, &[]).await;
-    // A real failure inside the request: the table is gone, the query fails, users logs it.
+    let users = spawn_users(&receiver, &db, &[("LOG_FORMAT", log_format.into())]).await;
     let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db)
         .await
         .unwrap();
@@ -76,17 +76,20 @@ async fn log_lines_written_inside_a_request_carry_its_trace_id() {
         .execute(&mut admin)
         .await
         .unwrap();
+    let answer = testkit::traced::get(
+        &testkit::http_client(),
+        &format!("{}/users/1", users.url()),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 500);
+    assert_eq!(answer.body["error"]["code"], "internal");
+    (users, answer.trace_id())
+}
 
-    let response = testkit::http_client()
-        .get(format!("{}/users/1", users.url()))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 500);
-    let trace_id = trace_id_of(&response);
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["code"], "internal");
-
+#[tokio::test]
+async fn log_lines_written_inside_a_request_carry_its_trace_id() {
+    let (users, trace_id) = users_with_a_failed_request("json").await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let line = loop {
         let found = users.logs().into_iter().find_map(|line| {
@@ -107,22 +110,7 @@ async fn log_lines_written_inside_a_request_carry_its_trace_id() {
 
 #[tokio::test]
 async fn human_logs_carry_the_trace_id_too() {
-    let receiver = Receiver::start().await;
-    let db = testkit::postgres().await.create_database("users").await;
-    let users = spawn_users(&receiver, &db, &[("LOG_FORMAT", "text".into())]).await;
-    let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&db)
-        .await
-        .unwrap();
-    sqlx::raw_sql("DROP TABLE users")
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let response = testkit::http_client()
-        .get(format!("{}/users/1", users.url()))
-        .send()
-        .await
-        .unwrap();
-    let trace_id = trace_id_of(&response);
+    let (users, trace_id) = users_with_a_failed_request("text").await;
     let expected = format!("trace_id={trace_id} ");
     let deadline = tokio::time::Instant::now() + WAIT;
     while !users
