@@ -19,7 +19,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/orde
 pub struct AppState {
     pub db: Db,
     pub users: UsersClient,
-    pub demo_faults: bool,
+    pub serving: service_kit::http::Serving,
 }
 
 pub async fn run(
@@ -28,11 +28,7 @@ pub async fn run(
 ) -> Result<(), StartupError> {
     let db = Db::start(&config.common, &MIGRATOR).await?;
     let users = UsersClient::new(config.users_url, config.users_timeout, config.propagation);
-    let demo_faults = config.common.demo_faults;
-    let router = routes::router(AppState {
-        db,
-        users,
-        demo_faults,
-    });
+    let serving = config.common.serving();
+    let router = routes::router(AppState { db, users, serving });
     service_kit::serve_on(config.common.listen_addr, router, shutdown).await
 }

@@ -23,7 +23,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{order_id}", get(get_order))
         .route("/orders", get(list_orders))
         .with_state(state.clone());
-    service_kit::http::with_common_routes(routes, state.db, state.demo_faults)
+    service_kit::http::with_common_routes(routes, state.db, state.serving)
 }
 
 /// `user` is `null` when the users service has no such user: the order still exists and is

@@ -75,8 +75,20 @@ impl UsersClient {
         self.call(url).await
     }
 
-    /// A GET to users: the decoded body on 200, `None` on 404, an error otherwise.
+    /// A GET to users: the decoded body on 200, `None` on 404, an error otherwise. The
+    /// timeout bounds each try and, with a moment's grace, the whole call with its retries:
+    /// the grace lets a lone slow try end by its own timeout, so its span says "timeout".
     async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        url: Url,
+    ) -> Result<Option<T>, UsersError> {
+        const GRACE: Duration = Duration::from_millis(25);
+        tokio::time::timeout(self.timeout + GRACE, self.try_call(url))
+            .await
+            .unwrap_or(Err(UsersError::Timeout(self.timeout)))
+    }
+
+    async fn try_call<T: serde::de::DeserializeOwned>(
         &self,
         url: Url,
     ) -> Result<Option<T>, UsersError> {
@@ -100,10 +112,8 @@ impl UsersClient {
     }
 
     fn transport_error(&self, error: reqwest_middleware::Error) -> UsersError {
-        match &error {
-            reqwest_middleware::Error::Reqwest(e) if e.is_timeout() => {
-                UsersError::Timeout(self.timeout)
-            }
+        match telemetry::client::reqwest_error(&error) {
+            Some(e) if e.is_timeout() => UsersError::Timeout(self.timeout),
             _ => UsersError::Unreachable(error.to_string()),
         }
     }

@@ -355,9 +355,10 @@ async fn users_service_down_is_a_502_with_an_error_span() {
     let (trace_id, body) = (answer.trace_id(), answer.body);
     assert_eq!(body["error"]["code"], "users_unavailable");
 
+    // A refused connection is transient: the call is tried again, and each try is a span.
     let spans = stack
         .receiver
-        .wait_for_trace(&trace_id, 5, WAIT)
+        .wait_for_trace(&trace_id, 7, WAIT)
         .await
         .unwrap();
     let server = only(&spans, "orders", "GET /orders/{order_id}");
@@ -365,9 +366,19 @@ async fn users_service_down_is_a_502_with_an_error_span() {
     assert!(!server.status.message.is_empty());
     assert_eq!(str_attr(server, "error.type"), "users_unavailable");
     assert_eq!(int_attr(server, "http.response.status_code"), 502);
-    let client = only(&spans, "orders", "GET");
-    assert_eq!(client.status.code, StatusCode::Error);
-    assert_eq!(str_attr(client, "error.type"), "connect");
+    let mut tries: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|s| s.service_name == "orders" && s.name == "GET")
+        .collect();
+    tries.sort_by_key(|s| s.start_unix_nanos);
+    assert_eq!(tries.len(), 3, "the first try and two retries: {spans:#?}");
+    for (n, client) in tries.iter().enumerate() {
+        assert_eq!(client.status.code, StatusCode::Error);
+        assert_eq!(str_attr(client, "error.type"), "connect");
+        assert_eq!(client.parent_span_id, tries[0].parent_span_id, "siblings");
+        let resends = client.int_attr("http.request.resend_count");
+        assert_eq!(resends, (n > 0).then_some(n as i64), "try {n}");
+    }
 }
 
 #[tokio::test]

@@ -15,7 +15,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/user
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub demo_faults: bool,
+    pub serving: service_kit::http::Serving,
 }
 
 pub async fn run(
@@ -23,7 +23,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
     let db = Db::start(&config.common, &MIGRATOR).await?;
-    let demo_faults = config.common.demo_faults;
-    let router = routes::router(AppState { db, demo_faults });
+    let serving = config.common.serving();
+    let router = routes::router(AppState { db, serving });
     service_kit::serve_on(config.common.listen_addr, router, shutdown).await
 }

@@ -29,7 +29,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use prost::Message as _;
 use tokio::{
     net::TcpListener,
-    sync::{Notify, mpsc},
+    sync::{Notify, mpsc, watch},
     task::JoinHandle,
 };
 
@@ -64,6 +64,7 @@ pub struct Receiver {
     grpc_addr: SocketAddr,
     http_addr: SocketAddr,
     tasks: Vec<JoinHandle<()>>,
+    stop: watch::Sender<bool>,
 }
 
 impl Receiver {
@@ -104,25 +105,36 @@ impl Receiver {
         let grpc_addr = grpc_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
 
+        // Graceful shutdown is what closes open connections (HTTP/2 GOAWAY): without it an
+        // exporter's established connection would outlive the "stopped" receiver.
+        let (stop, stopped) = watch::channel(false);
+        let stop_signal = |mut stopped: watch::Receiver<bool>| async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
         let grpc_service = TraceServiceServer::new(GrpcService(shared.clone()));
+        let grpc_stop = stop_signal(stopped.clone());
         let grpc_task = tokio::spawn(async move {
             let incoming = tonic::transport::server::TcpIncoming::from(grpc_listener);
             let _ = tonic::transport::Server::builder()
                 .add_service(grpc_service)
-                .serve_with_incoming(incoming)
+                .serve_with_incoming_shutdown(incoming, grpc_stop)
                 .await;
         });
         let router = Router::new()
             .route("/v1/traces", post(http_export))
             .with_state(shared.clone());
+        let http_stop = stop_signal(stopped);
         let http_task = tokio::spawn(async move {
-            let _ = axum::serve(http_listener, router).await;
+            let _ = axum::serve(http_listener, router)
+                .with_graceful_shutdown(http_stop)
+                .await;
         });
         Ok(Self {
             shared,
             grpc_addr,
             http_addr,
             tasks: vec![grpc_task, http_task],
+            stop,
         })
     }
 
@@ -213,11 +225,19 @@ impl Receiver {
             .collect())
     }
 
-    /// Stops listening, as a collector that goes away would.
+    /// Stops listening and closes every connection, as a collector that goes away would;
+    /// its ports can be bound again at once.
     pub async fn shutdown(mut self) {
-        for task in self.tasks.drain(..) {
-            task.abort();
-            let _ = task.await;
+        let _ = self.stop.send(true);
+        for mut task in self.tasks.drain(..) {
+            // A client that ignores GOAWAY must not keep the test waiting.
+            if tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+                let _ = task.await;
+            }
         }
     }
 }

@@ -3,6 +3,8 @@
 use std::{net::SocketAddr, str::FromStr as _, time::Duration};
 
 use sqlx::postgres::PgConnectOptions;
+
+use crate::{http::Serving, limits::Limits};
 use telemetry::{
     ConfigError, TelemetryConfig,
     config::{parsed, required},
@@ -15,6 +17,8 @@ pub const ENV_VARS: &[&str] = &[
     "DATABASE_STARTUP_TIMEOUT_MS",
     "DATABASE_MAX_CONNECTIONS",
     "DEMO_FAULTS",
+    "REQUEST_TIMEOUT_MS",
+    "MAX_CONCURRENT_REQUESTS",
 ];
 
 #[derive(Debug, Clone)]
@@ -30,6 +34,7 @@ pub struct CommonConfig {
     pub database_max_connections: u32,
     /// `DEMO_FAULTS=on`: the workshop's baggage-driven faults (see [`crate::demo`]).
     pub demo_faults: bool,
+    pub limits: Limits,
     pub telemetry: TelemetryConfig,
 }
 
@@ -52,13 +57,7 @@ impl CommonConfig {
             return Err(not_postgres());
         }
         let database = PgConnectOptions::from_str(&url).map_err(|_| not_postgres())?;
-        let max_connections: u32 = parsed("DATABASE_MAX_CONNECTIONS", 10)?;
-        if max_connections == 0 {
-            return Err(ConfigError::new(
-                "DATABASE_MAX_CONNECTIONS",
-                "must be at least 1",
-            ));
-        }
+        let max_connections = at_least_one("DATABASE_MAX_CONNECTIONS", 10)?;
         Ok(Self {
             database,
             listen_addr: parsed(
@@ -73,9 +72,35 @@ impl CommonConfig {
             )?),
             database_max_connections: max_connections,
             demo_faults: on_off("DEMO_FAULTS", false)?,
+            limits: Limits {
+                request_timeout: Duration::from_millis(parsed("REQUEST_TIMEOUT_MS", 10_000)?),
+                max_concurrent_requests: at_least_one("MAX_CONCURRENT_REQUESTS", 1024)?,
+            },
             telemetry: TelemetryConfig::from_env(service_name, service_version)?,
         })
     }
+}
+
+impl CommonConfig {
+    /// What [`crate::http::with_common_routes`] needs.
+    pub fn serving(&self) -> Serving {
+        Serving {
+            demo_faults: self.demo_faults,
+            limits: self.limits,
+        }
+    }
+}
+
+fn at_least_one<T>(var: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + From<u8>,
+    T::Err: std::fmt::Display,
+{
+    let value = parsed(var, default)?;
+    if value < T::from(1) {
+        return Err(ConfigError::new(var, "must be at least 1"));
+    }
+    Ok(value)
 }
 
 /// Lets `service_kit::main` reach the telemetry settings of any service's config.

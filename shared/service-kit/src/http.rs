@@ -1,5 +1,5 @@
 //! Wraps a service's routes with what every service answers the same way: health probes,
-//! JSON 404/405, and the server-span layer.
+//! JSON 404/405, the request limits, and the server-span layer.
 
 use axum::{
     Json, Router,
@@ -11,10 +11,25 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::{Db, json_error};
+use crate::{
+    Db, json_error,
+    limits::{Enforcer, Limits},
+};
 
-/// `demo_faults`: `DEMO_FAULTS`, checked on every traced route (see [`crate::demo`]).
-pub fn with_common_routes(routes: Router, db: Db, demo_faults: bool) -> Router {
+/// The settings of [`with_common_routes`], from [`crate::CommonConfig::serving`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Serving {
+    /// `DEMO_FAULTS`, checked on every traced route (see [`crate::demo`]).
+    pub demo_faults: bool,
+    pub limits: Limits,
+}
+
+pub fn with_common_routes(routes: Router, db: Db, serving: Serving) -> Router {
+    let Serving {
+        demo_faults,
+        limits,
+    } = serving;
+    let enforcer = Enforcer::new(limits);
     let probes = Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -26,6 +41,10 @@ pub fn with_common_routes(routes: Router, db: Db, demo_faults: bool) -> Router {
         .merge(probes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the server span: a refused request is traced like any other answer.
+        .layer(middleware::from_fn(move |request, next| {
+            enforcer.clone().enforce(request, next)
+        }))
         .layer(middleware::from_fn(telemetry::server::trace_http))
 }
 

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod http;
+pub mod limits;
 mod serve;
 
 pub use config::CommonConfig;

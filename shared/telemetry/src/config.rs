@@ -69,6 +69,8 @@ pub const ENV_VARS: &[&str] = &[
     "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
     "OTEL_TRACES_SAMPLER",
     "OTEL_TRACES_SAMPLER_ARG",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
     "RUST_LOG",
     "LOG_FORMAT",
 ];
@@ -113,6 +115,33 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// `RUST_LOG`; filters the log output only, never the spans.
     pub log_filter: String,
+    pub batch: BatchConfig,
+}
+
+/// The batch processor's sizes (`OTEL_BSP_*`), which the SDK also reads; the exporter needs
+/// them too, to bound what it keeps through a collector outage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchConfig {
+    pub max_queue_size: usize,
+    pub max_export_batch_size: usize,
+}
+
+impl BatchConfig {
+    fn from_env() -> Result<Self, ConfigError> {
+        let max_queue_size = parsed("OTEL_BSP_MAX_QUEUE_SIZE", 2048_usize)?;
+        let max_export_batch_size = parsed("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512_usize)?;
+        if max_queue_size == 0 {
+            return Err(ConfigError::new(
+                "OTEL_BSP_MAX_QUEUE_SIZE",
+                "must be at least 1",
+            ));
+        }
+        Ok(Self {
+            max_queue_size,
+            // The spec caps the batch at the queue size.
+            max_export_batch_size: max_export_batch_size.clamp(1, max_queue_size),
+        })
+    }
 }
 
 impl TelemetryConfig {
@@ -142,6 +171,7 @@ impl TelemetryConfig {
             sampler: parse_sampler()?,
             log_format: parse_log_format()?,
             log_filter: optional("RUST_LOG")?.unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned()),
+            batch: BatchConfig::from_env()?,
         })
         .and_then(|config| {
             validate_endpoint("OTEL_EXPORTER_OTLP_ENDPOINT")?;

@@ -8,7 +8,6 @@ use opentelemetry::{
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::{
     Resource,
-    propagation::BaggagePropagator,
     trace::{BatchSpanProcessor, Sampler, SdkTracerProvider},
 };
 use tracing::level_filters::LevelFilter;
@@ -17,7 +16,9 @@ use tracing_subscriber::{
 };
 
 use crate::{
+    baggage::W3cBaggage,
     config::{LogFormat, Protocol, SamplerConfig, TelemetryConfig},
+    export::HoldingExporter,
     logs::TraceIdFormat,
     propagation::W3cTraceContext,
 };
@@ -67,7 +68,7 @@ impl Drop for TelemetryGuard {
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
         Box::new(W3cTraceContext::new()),
-        Box::new(BaggagePropagator::new()),
+        Box::new(W3cBaggage::new()),
     ]));
 
     let log_layer = {
@@ -133,7 +134,13 @@ fn build_provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, InitErr
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .build()?,
     };
-    // Queue and batch sizes come from OTEL_BSP_* (read by the builder).
+    // Queue and batch sizes come from OTEL_BSP_* (read by the builder); the exporter keeps
+    // what a collector outage would lose, bounded by the same queue size.
+    let exporter = HoldingExporter::new(
+        exporter,
+        config.batch.max_export_batch_size,
+        config.batch.max_queue_size,
+    );
     let processor = BatchSpanProcessor::builder(exporter).build();
     let resource = Resource::builder()
         .with_service_name(config.service_name.clone())

@@ -1,9 +1,11 @@
 //! Everything OpenTelemetry, shared by every binary of the project: `init` once in `main`,
 //! then the server layer, the traced HTTP client and the database span helper.
 
+pub mod baggage;
 pub mod client;
 pub mod config;
 pub mod db;
+mod export;
 mod init;
 mod logs;
 pub mod propagation;

@@ -1,10 +1,10 @@
-//! W3C Trace Context extraction by the letter of the specification. The SDK's
+//! W3C Trace Context (Level 2) by the letter of the specification. The SDK's
 //! `TraceContextPropagator` accepts trace ids of the wrong length, looks only at the first
-//! of several `traceparent` headers and reads only the first `tracestate`; here a malformed
-//! context is refused (the request then starts a new trace) and split headers are combined.
-//! Injection is the SDK's, which writes well-formed headers.
-
-use std::str::FromStr as _;
+//! of several `traceparent` headers, reads only the first `tracestate`, throws the whole
+//! `tracestate` away for one bad member and never propagates the Level 2 `random` flag;
+//! here a malformed context is refused (the request then starts a new trace), split headers
+//! are combined, bad or surplus `tracestate` members are dropped one by one, and the
+//! `sampled` and `random` flags travel on.
 
 use opentelemetry::{
     Context,
@@ -15,6 +15,10 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 
 const TRACEPARENT: &str = "traceparent";
 const TRACESTATE: &str = "tracestate";
+/// The flags version 00 defines: `sampled` (Level 1) and `random` (Level 2).
+const KNOWN_FLAGS: u8 = 0x01 | 0x02;
+/// "There can be a maximum of 32 list-members in a list."
+const MAX_TRACESTATE_MEMBERS: usize = 32;
 
 #[derive(Debug, Default)]
 pub struct W3cTraceContext {
@@ -81,13 +85,63 @@ pub fn parse_traceparent(value: &str) -> Option<TraceParent> {
     })
 }
 
-/// Several `tracestate` headers are one list, in order (RFC 9110 field combination).
+/// Several `tracestate` headers are one list, in order (RFC 9110 field combination). A
+/// member that breaks the grammar is dropped, as is a repeated key (the first one stands)
+/// and any member past the 32nd; the rest of the list survives.
 fn tracestate(extractor: &dyn Extractor) -> TraceState {
-    let combined = match extractor.get_all(TRACESTATE) {
-        Some(values) => values.join(","),
-        None => extractor.get(TRACESTATE).unwrap_or_default().to_owned(),
+    let values = match extractor.get_all(TRACESTATE) {
+        Some(values) => values,
+        None => extractor.get(TRACESTATE).into_iter().collect(),
     };
-    TraceState::from_str(&combined).unwrap_or_default()
+    let mut members: Vec<(&str, &str)> = Vec::new();
+    for member in values.iter().flat_map(|v| v.split(',')) {
+        let member = member.trim_matches([' ', '\t']);
+        if member.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = member.split_once('=') else {
+            continue;
+        };
+        if valid_key(key) && valid_value(value) && !members.iter().any(|(k, _)| *k == key) {
+            members.push((key, value));
+        }
+    }
+    members.truncate(MAX_TRACESTATE_MEMBERS);
+    TraceState::from_key_value(members).unwrap_or_default()
+}
+
+fn key_char(b: u8) -> bool {
+    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
+}
+
+/// `simple-key` or `tenant-id@system-id` (section 3.3.1.3.1).
+fn valid_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    match key.split_once('@') {
+        None => {
+            (1..=256).contains(&bytes.len())
+                && bytes[0].is_ascii_lowercase()
+                && bytes.iter().all(|&b| key_char(b))
+        }
+        Some((tenant, system)) => {
+            let (t, s) = (tenant.as_bytes(), system.as_bytes());
+            (1..=241).contains(&t.len())
+                && (t[0].is_ascii_lowercase() || t[0].is_ascii_digit())
+                && t.iter().all(|&b| key_char(b))
+                && (1..=14).contains(&s.len())
+                && s[0].is_ascii_lowercase()
+                && s.iter().all(|&b| key_char(b))
+        }
+    }
+}
+
+/// Up to 256 printable ASCII characters except `,` and `=`, not ending in a space.
+fn valid_value(value: &str) -> bool {
+    let nblk = |b: u8| (0x21..=0x7e).contains(&b) && b != b',' && b != b'=';
+    let bytes = value.as_bytes();
+    (1..=256).contains(&bytes.len())
+        && bytes.iter().all(|&b| b == b' ' || nblk(b))
+        && bytes.last().copied().is_some_and(nblk)
 }
 
 impl W3cTraceContext {
@@ -100,8 +154,8 @@ impl W3cTraceContext {
             return None;
         };
         let parent = parse_traceparent(value)?;
-        // Only the sampled bit is defined for version 00; other bits are not propagated.
-        let flags = TraceFlags::new(parent.flags) & TraceFlags::SAMPLED;
+        // Bits no version defines yet are not propagated (section 3.2.2.5).
+        let flags = TraceFlags::new(parent.flags & KNOWN_FLAGS);
         Some(SpanContext::new(
             parent.trace_id,
             parent.parent_id,
@@ -113,8 +167,22 @@ impl W3cTraceContext {
 }
 
 impl TextMapPropagator for W3cTraceContext {
+    /// The SDK's injection masks every flag but `sampled`; this keeps `random` too.
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
-        self.sdk.inject_context(cx, injector);
+        let span = cx.span();
+        let sc = span.span_context();
+        if !sc.is_valid() {
+            return;
+        }
+        let flags = sc.trace_flags().to_u8() & KNOWN_FLAGS;
+        injector.set(
+            TRACEPARENT,
+            format!("00-{}-{}-{flags:02x}", sc.trace_id(), sc.span_id()),
+        );
+        let state = sc.trace_state().header();
+        if !state.is_empty() {
+            injector.set(TRACESTATE, state);
+        }
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
@@ -220,6 +288,57 @@ mod tests {
             sc.trace_state().header(),
             "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"
         );
+    }
+
+    #[test]
+    fn bad_and_repeated_tracestate_members_are_dropped_one_by_one() {
+        let sc = extract(&[
+            (TRACEPARENT, VALID),
+            (
+                TRACESTATE,
+                "rojo=00f067aa0ba902b7, ,Bad=1,congo=t61rcWkgMzE,nokey,rojo=again,\
+                 fw529a3039@dt=1,0x@system=2,tenant@toolongsystemid=3,tab=a\tb,a=b=c",
+            ),
+        ]);
+        assert_eq!(
+            sc.trace_state().header(),
+            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,fw529a3039@dt=1,0x@system=2"
+        );
+    }
+
+    #[test]
+    fn tracestate_keeps_at_most_32_members() {
+        let members: Vec<String> = (0..40).map(|i| format!("k{i}=v{i}")).collect();
+        let header: &'static str = Box::leak(members.join(",").into_boxed_str());
+        let sc = extract(&[(TRACEPARENT, VALID), (TRACESTATE, header)]);
+        let kept: Vec<String> = sc
+            .trace_state()
+            .header()
+            .split(',')
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(kept, members[..32]);
+    }
+
+    #[test]
+    fn the_random_flag_is_propagated_and_unknown_flags_are_not() {
+        let random = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03";
+        let unknown = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff";
+        assert_eq!(
+            extract(&[(TRACEPARENT, random)]).trace_flags().to_u8(),
+            0x03
+        );
+        assert_eq!(
+            extract(&[(TRACEPARENT, unknown)]).trace_flags().to_u8(),
+            0x03
+        );
+
+        let sc = extract(&[(TRACEPARENT, random), (TRACESTATE, "rojo=1")]);
+        let cx = Context::new().with_remote_span_context(sc);
+        let mut headers: HashMap<String, String> = HashMap::new();
+        W3cTraceContext::new().inject_context(&cx, &mut headers);
+        assert_eq!(headers[TRACEPARENT], random);
+        assert_eq!(headers[TRACESTATE], "rojo=1");
     }
 
     #[test]

@@ -1,0 +1,150 @@
+//! Trace context and baggage by the W3C rules, end to end: what a caller sends to orders,
+//! what orders passes on, and what users receives, read off the spans both export.
+
+use std::time::Duration;
+
+use otlp_receiver::ReceivedSpan;
+use testkit::{stack::Stack, traced::get};
+
+const WAIT: Duration = Duration::from_secs(15);
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+fn span<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> &'a ReceivedSpan {
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| s.service_name == service && s.name == name)
+        .collect();
+    assert_eq!(found.len(), 1, "{service} {name}: {spans:#?}");
+    found[0]
+}
+
+/// The W3C trace flags among the OTLP span flags (the low byte).
+fn trace_flags(span: &ReceivedSpan) -> u32 {
+    span.flags & 0xff
+}
+
+#[tokio::test]
+async fn the_callers_context_crosses_both_services_cleaned_by_the_rules() {
+    let stack = Stack::start().await;
+    let url = format!("{}/orders/2", stack.orders.url());
+    // Level 2: sampled + random. Two tracestate headers, with an invalid and a repeated
+    // member among them.
+    let answer = get(
+        &stack.client,
+        &url,
+        &[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+            ),
+            ("tracestate", "rojo=00f067aa0ba902b7,Bad=key"),
+            ("tracestate", "congo=t61rcWkgMzE,rojo=again"),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(answer.trace_id(), TRACE_ID, "the caller's trace continues");
+    let spans = stack
+        .receiver
+        .wait_for_trace(TRACE_ID, 7, WAIT)
+        .await
+        .unwrap();
+    let orders = span(&spans, "orders", "GET /orders/{order_id}");
+    let client = span(&spans, "orders", "GET");
+    let users = span(&spans, "users", "GET /users/{user_id}");
+    assert_eq!(orders.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
+    assert_eq!(
+        users.parent_span_id.as_deref(),
+        Some(client.span_id.as_str())
+    );
+    for s in [orders, client, users] {
+        assert_eq!(
+            s.trace_state, "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+            "{} {}",
+            s.service_name, s.name
+        );
+        assert_eq!(
+            trace_flags(s),
+            0x03,
+            "{} {}: random travels on",
+            s.service_name,
+            s.name
+        );
+    }
+    assert_eq!(answer.trace.as_ref().unwrap().flags, "03");
+}
+
+#[tokio::test]
+async fn two_traceparents_start_a_new_trace_and_drop_the_tracestate() {
+    let stack = Stack::start().await;
+    let url = format!("{}/orders/3", stack.orders.url());
+    let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let answer = get(
+        &stack.client,
+        &url,
+        &[
+            ("traceparent", parent),
+            ("traceparent", parent),
+            ("tracestate", "rojo=00f067aa0ba902b7"),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let trace_id = answer.trace_id();
+    assert_ne!(trace_id, TRACE_ID);
+    let spans = stack
+        .receiver
+        .wait_for_trace(&trace_id, 7, WAIT)
+        .await
+        .unwrap();
+    let users = span(&spans, "users", "GET /users/{user_id}");
+    assert_eq!(
+        users.trace_state, "",
+        "no tracestate without a valid traceparent"
+    );
+    assert_eq!(
+        span(&spans, "orders", "GET /orders/{order_id}").parent_span_id,
+        None
+    );
+}
+
+#[tokio::test]
+async fn baggage_beyond_the_limits_is_not_forwarded() {
+    let on = [("DEMO_FAULTS", "on".to_owned())];
+    let stack = Stack::start_with(&on, &on).await;
+    let url = format!("{}/orders/4", stack.orders.url());
+    let fillers = |n: usize| -> Vec<String> { (0..n).map(|i| format!("f{i}=1")).collect() };
+
+    // The 64th member is within the limit: it reaches users, which fails as asked.
+    let mut within = fillers(63);
+    within.push("demo.fail=users".to_owned());
+    let answer = get(&stack.client, &url, &[("baggage", &within.join(","))]).await;
+    assert_eq!(answer.status, 502, "{:?}", answer.body);
+
+    // The 65th member is dropped by the member limit, one past 8192 bytes by the size limit.
+    let mut beyond = fillers(64);
+    beyond.push("demo.fail=users".to_owned());
+    let answer = get(&stack.client, &url, &[("baggage", &beyond.join(","))]).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+
+    let big = format!("pad={}", "x".repeat(8180));
+    let answer = get(
+        &stack.client,
+        &url,
+        &[("baggage", &format!("{big},demo.fail=users"))],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "past 8192 bytes: {:?}", answer.body);
+
+    let answer = get(
+        &stack.client,
+        &url,
+        &[("baggage", "bad key=1"), ("baggage", "demo.fail=users")],
+    )
+    .await;
+    assert_eq!(
+        answer.status, 502,
+        "a malformed member is dropped, the next header's member kept: {:?}",
+        answer.body
+    );
+}
