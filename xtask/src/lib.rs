@@ -2,4 +2,5 @@
 //! Docker-less runner (`up`) starts the binaries with the very environment compose gives them.
 
 pub mod compose;
+pub mod soak;
 pub mod up;

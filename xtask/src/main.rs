@@ -13,6 +13,9 @@ struct Cli {
 enum Task {
     /// Postgres, users and orders without Docker, with compose's environment; Ctrl-C stops all.
     Up(xtask::up::Options),
+    /// Long steady load on both services with Postgres and the OTLP receiver restarted once
+    /// each; reports requests, errors, spans and memory. Not part of the test run.
+    Soak(xtask::soak::Options),
 }
 
 #[tokio::main]
@@ -22,6 +25,14 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("xtask up: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Task::Soak(options) => match xtask::soak::run(options).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(error) => {
+                eprintln!("xtask soak: {error}");
                 ExitCode::FAILURE
             }
         },

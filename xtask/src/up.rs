@@ -39,7 +39,7 @@ pub struct Options {
     pub bin_dir: Option<std::path::PathBuf>,
 }
 
-enum Database {
+pub(crate) enum Database {
     External(Url),
     Cluster(Cluster),
 }
@@ -215,7 +215,7 @@ async fn run_with(
     outcome
 }
 
-async fn build(root: &Path, release: bool) -> Result<(), String> {
+pub(crate) async fn build(root: &Path, release: bool) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
     command.current_dir(root).args([
@@ -235,13 +235,16 @@ async fn build(root: &Path, release: bool) -> Result<(), String> {
 }
 
 /// The admin connection and the credentials the services use.
-struct Server {
-    url: Url,
+pub(crate) struct Server {
+    pub(crate) url: Url,
 }
 
 /// Creates the role compose's Postgres image would create (own cluster only) and the
 /// `orders` and `users` databases that compose's init script creates, when missing.
-async fn prepare_database(compose: &Compose, database: &Database) -> Result<Server, String> {
+pub(crate) async fn prepare_database(
+    compose: &Compose,
+    database: &Database,
+) -> Result<Server, String> {
     let postgres_env = compose.environment("postgres")?;
     let (admin, service_url) = match database {
         Database::External(url) => (url.clone(), url.clone()),
@@ -299,7 +302,7 @@ async fn prepare_database(compose: &Compose, database: &Database) -> Result<Serv
 }
 
 /// Compose's `postgres://user:pw@postgres:5432/orders` with this machine's server.
-fn local_database_url(compose_url: &str, server: &Server) -> Result<String, String> {
+pub(crate) fn local_database_url(compose_url: &str, server: &Server) -> Result<String, String> {
     let compose = Url::parse(compose_url).map_err(|e| format!("compose DATABASE_URL: {e}"))?;
     let mut url = server.url.clone();
     url.set_path(compose.path());
@@ -354,7 +357,7 @@ fn prefix_lines(name: &str, stream: impl AsyncRead + Unpin + Send + 'static) {
     });
 }
 
-async fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
+pub(crate) async fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{port}/readyz");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -375,16 +378,18 @@ async fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
     }
 }
 
-/// SIGTERM, then up to 30 s for in-flight requests and the span flush.
-async fn stop(child: &mut Child) {
+/// SIGTERM, then up to 30 s for in-flight requests and the span flush. The exit status,
+/// or `None` when it had to be killed.
+pub(crate) async fn stop(child: &mut Child) -> Option<std::process::ExitStatus> {
     if let Some(pid) = child.id() {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     }
-    if tokio::time::timeout(Duration::from_secs(30), child.wait())
-        .await
-        .is_err()
-    {
-        let _ = child.kill().await;
+    match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            let _ = child.kill().await;
+            None
+        }
     }
 }
