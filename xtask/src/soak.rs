@@ -364,9 +364,9 @@ impl Report<'_> {
         );
         line(
             "",
-            "(non-200 answers make other numbers of spans, and exporters drop what ends while \
-             the receiver is down or their queue is full: a shortfall around the outages is \
-             expected)"
+            "(non-200 answers make other numbers of spans; while the receiver is down each \
+             service holds up to OTEL_BSP_MAX_QUEUE_SIZE spans and drops the oldest beyond \
+             that, so an outage longer than that many spans' worth shows as a shortfall)"
                 .to_owned(),
         );
 
