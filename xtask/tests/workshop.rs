@@ -86,6 +86,7 @@ async fn every_command_of_the_workshop_guide_runs() {
     let blocks = blocks(&guide);
     assert!(blocks.iter().filter(|b| matches!(b, Block::Sh(_))).count() >= 8);
 
+    let compose = xtask::compose::Compose::load(&project_root()).unwrap();
     let mut runner = Runner::start(&[], &[]).await;
     let mut commands_run = 0;
     for block in blocks {
@@ -108,6 +109,18 @@ async fn every_command_of_the_workshop_guide_runs() {
                                     "{other}: {file} exists"
                                 );
                             }
+                        }
+                        // Stopping a container is the learner's fault injection; the tests
+                        // inject the same faults for real (services/orders/tests/faults.rs).
+                        other
+                            if other.starts_with("docker compose stop ")
+                                || other.starts_with("docker compose start ") =>
+                        {
+                            let service = other.rsplit(' ').next().unwrap();
+                            assert!(
+                                compose.service(service).is_some(),
+                                "{other}: no compose service {service}"
+                            );
                         }
                         other => panic!("workshop.md: unknown console command {other:?}"),
                     }
