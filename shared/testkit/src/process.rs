@@ -32,6 +32,8 @@ pub struct ServiceProcess {
     pub addr: SocketAddr,
     child: Child,
     logs: Arc<Mutex<Vec<String>>>,
+    /// The stdout and stderr readers: they end at EOF, once the process has exited.
+    readers: Vec<tokio::task::JoinHandle<()>>,
     exit: Option<ExitStatus>,
 }
 
@@ -102,7 +104,7 @@ fn collect_lines(
     stream: impl AsyncRead + Unpin + Send + 'static,
     logs: Arc<Mutex<Vec<String>>>,
     listening: Option<mpsc::UnboundedSender<SocketAddr>>,
-) {
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
@@ -111,7 +113,7 @@ fn collect_lines(
             }
             logs.lock().expect("log lock").push(line);
         }
-    });
+    })
 }
 
 /// The services log `{"message":"listening","addr":"127.0.0.1:PORT",...}` once bound, or
@@ -139,19 +141,21 @@ pub async fn spawn_service(name: &str, env: &[(&str, String)]) -> ServiceProcess
         .unwrap_or_else(|e| panic!("start {name}: {e}"));
     let logs = Arc::new(Mutex::new(Vec::new()));
     let (tx, mut rx) = mpsc::unbounded_channel();
-    collect_lines(
-        child.stdout.take().expect("piped stdout"),
-        logs.clone(),
-        Some(tx),
-    );
-    collect_lines(
-        child.stderr.take().expect("piped stderr"),
-        logs.clone(),
-        None,
-    );
+    let readers = vec![
+        collect_lines(
+            child.stdout.take().expect("piped stdout"),
+            logs.clone(),
+            Some(tx),
+        ),
+        collect_lines(
+            child.stderr.take().expect("piped stderr"),
+            logs.clone(),
+            None,
+        ),
+    ];
 
     tokio::select! {
-        Some(addr) = rx.recv() => ServiceProcess { addr, child, logs, exit: None },
+        Some(addr) = rx.recv() => ServiceProcess { addr, child, logs, readers, exit: None },
         status = child.wait() => {
             // Let the readers drain what the process printed before it died.
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -233,8 +237,11 @@ impl ServiceProcess {
             .await
             .ok()?
             .ok()?;
-        // Let the log readers catch the last lines.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Every line the process wrote is in the logs once its readers reach EOF (bounded:
+        // a grandchild holding the pipe open must not hang the test).
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
         self.exit = Some(status);
         Some(status)
     }
