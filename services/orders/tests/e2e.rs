@@ -6,6 +6,7 @@ use std::time::Duration;
 use otlp_receiver::{ReceivedSpan, SpanKind, StatusCode, Value};
 use serde_json::{Value as Json, json};
 use testkit::{
+    only,
     stack::{Stack, spawn_orders, spawn_users},
     traced::get,
 };
@@ -13,19 +14,6 @@ use testkit::{
 const WAIT: Duration = Duration::from_secs(20);
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT_ID: &str = "00f067aa0ba902b7";
-
-fn only<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> &'a ReceivedSpan {
-    let found: Vec<_> = spans
-        .iter()
-        .filter(|s| s.service_name == service && s.name == name)
-        .collect();
-    assert_eq!(
-        found.len(),
-        1,
-        "exactly one {service}/{name} span in {spans:#?}"
-    );
-    found[0]
-}
 
 fn assert_child(child: &ReceivedSpan, parent: &ReceivedSpan) {
     assert_eq!(
@@ -683,6 +671,22 @@ async fn a_missing_or_malformed_setting_stops_start_up_naming_it() {
             "OTEL_RESOURCE_ATTRIBUTES",
         ),
         (vec![("LOG_FORMAT", "xml".into())], "LOG_FORMAT"),
+        (
+            vec![("REQUEST_TIMEOUT_MS", "10s".into())],
+            "REQUEST_TIMEOUT_MS",
+        ),
+        (
+            vec![("MAX_CONCURRENT_REQUESTS", "0".into())],
+            "MAX_CONCURRENT_REQUESTS",
+        ),
+        (
+            vec![("OTEL_BSP_MAX_QUEUE_SIZE", "0".into())],
+            "OTEL_BSP_MAX_QUEUE_SIZE",
+        ),
+        (
+            vec![("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "many".into())],
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+        ),
     ];
     for (env, var) in cases {
         let mut full = vec![("DATABASE_URL", good_db.clone())];

@@ -4,19 +4,10 @@
 use std::time::Duration;
 
 use otlp_receiver::ReceivedSpan;
-use testkit::{stack::Stack, traced::get};
+use testkit::{only, stack::Stack, traced::get};
 
 const WAIT: Duration = Duration::from_secs(15);
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
-
-fn span<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> &'a ReceivedSpan {
-    let found: Vec<_> = spans
-        .iter()
-        .filter(|s| s.service_name == service && s.name == name)
-        .collect();
-    assert_eq!(found.len(), 1, "{service} {name}: {spans:#?}");
-    found[0]
-}
 
 /// The W3C trace flags among the OTLP span flags (the low byte).
 fn trace_flags(span: &ReceivedSpan) -> u32 {
@@ -49,9 +40,9 @@ async fn the_callers_context_crosses_both_services_cleaned_by_the_rules() {
         .wait_for_trace(TRACE_ID, 7, WAIT)
         .await
         .unwrap();
-    let orders = span(&spans, "orders", "GET /orders/{order_id}");
-    let client = span(&spans, "orders", "GET");
-    let users = span(&spans, "users", "GET /users/{user_id}");
+    let orders = only(&spans, "orders", "GET /orders/{order_id}");
+    let client = only(&spans, "orders", "GET");
+    let users = only(&spans, "users", "GET /users/{user_id}");
     assert_eq!(orders.parent_span_id.as_deref(), Some("00f067aa0ba902b7"));
     assert_eq!(
         users.parent_span_id.as_deref(),
@@ -97,13 +88,13 @@ async fn two_traceparents_start_a_new_trace_and_drop_the_tracestate() {
         .wait_for_trace(&trace_id, 7, WAIT)
         .await
         .unwrap();
-    let users = span(&spans, "users", "GET /users/{user_id}");
+    let users = only(&spans, "users", "GET /users/{user_id}");
     assert_eq!(
         users.trace_state, "",
         "no tracestate without a valid traceparent"
     );
     assert_eq!(
-        span(&spans, "orders", "GET /orders/{order_id}").parent_span_id,
+        only(&spans, "orders", "GET /orders/{order_id}").parent_span_id,
         None
     );
 }

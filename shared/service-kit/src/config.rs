@@ -7,7 +7,7 @@ use sqlx::postgres::PgConnectOptions;
 use crate::{http::Serving, limits::Limits};
 use telemetry::{
     ConfigError, TelemetryConfig,
-    config::{parsed, required},
+    config::{at_least_one, parsed, required},
 };
 
 /// Every variable [`CommonConfig::from_env`] reads itself (besides the telemetry ones).
@@ -79,9 +79,7 @@ impl CommonConfig {
             telemetry: TelemetryConfig::from_env(service_name, service_version)?,
         })
     }
-}
 
-impl CommonConfig {
     /// What [`crate::http::with_common_routes`] needs.
     pub fn serving(&self) -> Serving {
         Serving {
@@ -89,18 +87,6 @@ impl CommonConfig {
             limits: self.limits,
         }
     }
-}
-
-fn at_least_one<T>(var: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + From<u8>,
-    T::Err: std::fmt::Display,
-{
-    let value = parsed(var, default)?;
-    if value < T::from(1) {
-        return Err(ConfigError::new(var, "must be at least 1"));
-    }
-    Ok(value)
 }
 
 /// Lets `service_kit::main` reach the telemetry settings of any service's config.

@@ -16,6 +16,9 @@ use crate::{
     limits::{Enforcer, Limits},
 };
 
+/// The health probes' paths: routed here, and exempt from the concurrency limit.
+pub const PROBES: [&str; 2] = ["/healthz", "/readyz"];
+
 /// The settings of [`with_common_routes`], from [`crate::CommonConfig::serving`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Serving {
@@ -31,8 +34,8 @@ pub fn with_common_routes(routes: Router, db: Db, serving: Serving) -> Router {
     } = serving;
     let enforcer = Enforcer::new(limits);
     let probes = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route(PROBES[0], get(healthz))
+        .route(PROBES[1], get(readyz))
         .with_state(db);
     routes
         .layer(middleware::from_fn(move |request, next| {

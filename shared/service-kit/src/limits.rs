@@ -71,7 +71,7 @@ impl Enforcer {
             );
         }
         // Probes stay answerable under overload: an orchestrator must not kill a busy service.
-        let probe = matches!(request.uri().path(), "/healthz" | "/readyz");
+        let probe = crate::http::PROBES.contains(&request.uri().path());
         let _permit = match (probe, self.in_flight.clone().try_acquire_owned()) {
             (true, _) => None,
             (false, Ok(permit)) => Some(permit),

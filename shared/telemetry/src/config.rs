@@ -56,6 +56,19 @@ where
     }
 }
 
+/// [`parsed`], refusing values below 1 (sizes and counts where 0 would stop all work).
+pub fn at_least_one<T>(var: &'static str, default: T) -> Result<T, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + From<u8>,
+    T::Err: fmt::Display,
+{
+    let value = parsed(var, default)?;
+    if value < T::from(1) {
+        return Err(ConfigError::new(var, "must be at least 1"));
+    }
+    Ok(value)
+}
+
 /// Every variable [`TelemetryConfig::from_env`] reads. The exporter and batch processor
 /// also read `OTEL_EXPORTER_OTLP_*` (headers, timeout, compression) and `OTEL_BSP_*`
 /// themselves: see [`SDK_PREFIXES`].
@@ -128,18 +141,12 @@ pub struct BatchConfig {
 
 impl BatchConfig {
     fn from_env() -> Result<Self, ConfigError> {
-        let max_queue_size = parsed("OTEL_BSP_MAX_QUEUE_SIZE", 2048_usize)?;
-        let max_export_batch_size = parsed("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512_usize)?;
-        if max_queue_size == 0 {
-            return Err(ConfigError::new(
-                "OTEL_BSP_MAX_QUEUE_SIZE",
-                "must be at least 1",
-            ));
-        }
+        let max_queue_size = at_least_one("OTEL_BSP_MAX_QUEUE_SIZE", 2048_usize)?;
+        let max_export_batch_size = at_least_one("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512_usize)?;
         Ok(Self {
             max_queue_size,
             // The spec caps the batch at the queue size.
-            max_export_batch_size: max_export_batch_size.clamp(1, max_queue_size),
+            max_export_batch_size: max_export_batch_size.min(max_queue_size),
         })
     }
 }

@@ -29,6 +29,25 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
     std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
 }
 
+/// The one span of `service` named `name` among `spans`; fails the test, listing what
+/// arrived, when there is none or more than one.
+pub fn only<'a>(
+    spans: &'a [otlp_receiver::ReceivedSpan],
+    service: &str,
+    name: &str,
+) -> &'a otlp_receiver::ReceivedSpan {
+    let found: Vec<_> = spans
+        .iter()
+        .filter(|s| s.service_name == service && s.name == name)
+        .collect();
+    assert_eq!(
+        found.len(),
+        1,
+        "exactly one {service}/{name} span in {spans:#?}"
+    );
+    found[0]
+}
+
 pub fn http_client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
