@@ -20,14 +20,16 @@ use pg_cluster::Cluster;
 use serde_json::Value;
 use tokio::{
     io::AsyncReadExt as _,
-    process::{Child, Command},
+    process::Child,
     signal::unix::{SignalKind, signal},
     time::Instant,
 };
 
 use crate::{
     compose::{Compose, project_root},
-    up::{Database, build, local_database_url, prepare_database, stop, wait_ready},
+    up::{
+        Database, build, isolated_command, local_database_url, prepare_database, stop, wait_ready,
+    },
 };
 
 #[derive(Debug, clap::Args)]
@@ -97,7 +99,7 @@ async fn run_with(
     let server = prepare_database(compose, database).await?;
     let [orders_port, users_port, grpc_port, http_port] = free_ports()?;
     let mut collector = Collector::new(grpc_port, http_port);
-    block(|| collector.start())?;
+    collector.start().await?;
     let endpoint = format!("http://{}", collector.grpc);
 
     let env = |service: &str, port: u16| -> Result<BTreeMap<String, String>, String> {
@@ -138,20 +140,15 @@ async fn run_with(
         let c = collector.counts.lock().expect("counts");
         (c.total, c.by_service.clone())
     };
-    let mut load = Command::new(bin_dir.join("load"))
+    // Only the services' spans are counted: load's own would blur expected vs received.
+    let load_env = BTreeMap::from([("OTEL_SDK_DISABLED".to_owned(), "true".to_owned())]);
+    let mut load = isolated_command(&bin_dir.join("load"), &load_env)
         .args(["--target", &orders_url, "--rate", &options.rate.to_string()])
         .args(["--duration", &format!("{}ms", options.duration.as_millis())])
         .args(["--output", "json"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        // Only the services' spans are counted: load's own would blur expected vs received.
-        .env("OTEL_SDK_DISABLED", "true")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         // Its progress lines show the soak is alive during the long run.
         .stderr(Stdio::inherit())
-        .process_group(0)
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("start load: {e}"))?;
     let mut load_stdout = load.stdout.take().expect("piped");
@@ -217,9 +214,9 @@ async fn run_with(
         if otlp.is_none() && now >= options.duration * 2 / 3 {
             let down = secs(started.elapsed());
             println!("soak: stopping the OTLP receiver for {:?}", options.outage);
-            block(|| collector.stop());
+            collector.stop().await;
             tokio::time::sleep(options.outage).await;
-            block(|| collector.start())?;
+            collector.start().await?;
             let at_restart = collector.counts.lock().expect("counts").total;
             otlp = Some((down, secs(started.elapsed()), at_restart));
             println!("soak: OTLP receiver started again on {}", collector.grpc);
@@ -243,7 +240,7 @@ async fn run_with(
         exits.push((name, alive, stop(child).await));
     }
     settle(&collector.counts).await;
-    block(|| collector.stop());
+    collector.stop().await;
     let counts = collector.counts.lock().expect("counts");
     let by_service: BTreeMap<String, u64> = counts
         .by_service
@@ -554,18 +551,14 @@ impl Counts {
     }
 }
 
-/// The OTLP receiver, counting spans across restarts. Each incarnation runs in its own
-/// runtime on its own thread: `Receiver::shutdown` only stops accepting, and the
-/// exporters' open HTTP/2 connections would keep being served. Dropping the runtime ends
-/// those too, as a collector that goes away would.
+/// The OTLP receiver, counting spans across restarts. `Receiver::shutdown` closes the
+/// exporters' open connections too, so a stop is an outage as a collector that goes away
+/// would cause.
 struct Collector {
     grpc: SocketAddr,
     http: SocketAddr,
     counts: Arc<Mutex<Counts>>,
-    running: Option<(
-        tokio::sync::oneshot::Sender<()>,
-        std::thread::JoinHandle<()>,
-    )>,
+    running: Option<(Receiver, tokio::task::JoinHandle<()>)>,
 }
 
 impl Collector {
@@ -578,15 +571,24 @@ impl Collector {
         }
     }
 
-    /// Blocks; retries a few times, since the old incarnation's ports may take a moment.
-    fn start(&mut self) -> Result<(), String> {
+    /// Retries a few times: the previous incarnation's ports may take a moment.
+    async fn start(&mut self) -> Result<(), String> {
         let mut last_error = String::new();
         for _ in 0..20 {
-            match self.try_start() {
-                Ok(()) => return Ok(()),
-                Err(e) => last_error = e,
+            match Receiver::streaming(self.grpc, self.http).await {
+                Ok((receiver, mut batches)) => {
+                    let counts = self.counts.clone();
+                    let drain = tokio::spawn(async move {
+                        while let Some(spans) = batches.recv().await {
+                            counts.lock().expect("counts").add(&spans);
+                        }
+                    });
+                    self.running = Some((receiver, drain));
+                    return Ok(());
+                }
+                Err(e) => last_error = e.to_string(),
             }
-            std::thread::sleep(Duration::from_millis(250));
+            tokio::time::sleep(Duration::from_millis(250)).await;
         }
         Err(format!(
             "OTLP receiver on {} / {}: {last_error}",
@@ -594,75 +596,13 @@ impl Collector {
         ))
     }
 
-    fn try_start(&mut self) -> Result<(), String> {
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-        let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let (grpc, http, counts) = (self.grpc, self.http, self.counts.clone());
-        let thread = std::thread::spawn(move || {
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    let _ = ready_tx.send(Err(e.to_string()));
-                    return;
-                }
-            };
-            runtime.block_on(async move {
-                let (receiver, mut batches) = match Receiver::streaming(grpc, http).await {
-                    Ok(started) => started,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                let _ = ready_tx.send(Ok(()));
-                loop {
-                    tokio::select! {
-                        _ = &mut stop_rx => break,
-                        batch = batches.recv() => match batch {
-                            Some(spans) => counts.lock().expect("counts").add(&spans),
-                            None => break,
-                        },
-                    }
-                }
-                drop(receiver);
-                while let Ok(spans) = batches.try_recv() {
-                    counts.lock().expect("counts").add(&spans);
-                }
-            });
-        });
-        match ready_rx.recv() {
-            Ok(Ok(())) => {
-                self.running = Some((stop_tx, thread));
-                Ok(())
-            }
-            Ok(Err(e)) => {
-                let _ = thread.join();
-                Err(e)
-            }
-            Err(_) => Err("the receiver thread ended at start".to_owned()),
+    async fn stop(&mut self) {
+        if let Some((receiver, drain)) = self.running.take() {
+            receiver.shutdown().await;
+            // The stream ends with the receiver; what it had accepted is counted by then.
+            let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
         }
     }
-
-    fn stop(&mut self) {
-        if let Some((stop, thread)) = self.running.take() {
-            let _ = stop.send(());
-            let _ = thread.join();
-        }
-    }
-}
-
-impl Drop for Collector {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-/// Runs a short blocking step (a thread join, a bind retry) without stalling the runtime.
-fn block<T>(f: impl FnOnce() -> T) -> T {
-    tokio::task::block_in_place(f)
 }
 
 fn spawn_service(
@@ -675,16 +615,9 @@ fn spawn_service(
     let path = log_dir.join(format!("{name}.log"));
     let log = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let err = log.try_clone().map_err(|e| e.to_string())?;
-    Command::new(bin_dir.join(name))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .stdin(Stdio::null())
+    isolated_command(&bin_dir.join(name), env)
         .stdout(log)
         .stderr(err)
-        // Ctrl-C reaches only the soak, which then cleans up in order.
-        .process_group(0)
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("start {}: {e}", bin_dir.join(name).display()))
 }

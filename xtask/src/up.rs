@@ -327,24 +327,30 @@ fn start_with_args(
     args: &[String],
     env: &BTreeMap<String, String>,
 ) -> Result<Child, String> {
-    // Only compose's variables (and PATH): a container does not inherit the learner's shell.
-    let mut child = Command::new(binary)
+    let mut child = isolated_command(binary, env)
         .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        // Its own process group: a terminal's Ctrl-C reaches only the runner, which then
-        // stops the services in order.
-        .process_group(0)
-        .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("start {}: {e}", binary.display()))?;
     prefix_lines(name, child.stdout.take().expect("piped"));
     prefix_lines(name, child.stderr.take().expect("piped"));
     Ok(child)
+}
+
+/// `binary` with only `env` (and PATH): a container does not inherit the learner's shell.
+/// Its own process group, so a terminal's Ctrl-C reaches only the runner, which then stops
+/// the children in order; killed if the runner drops it.
+pub(crate) fn isolated_command(binary: &Path, env: &BTreeMap<String, String>) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true);
+    command
 }
 
 fn prefix_lines(name: &str, stream: impl AsyncRead + Unpin + Send + 'static) {
