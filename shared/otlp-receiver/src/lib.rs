@@ -205,7 +205,10 @@ impl Receiver {
         }
     }
 
-    /// The spans of one trace, once at least `count` of them have arrived.
+    /// The spans of one trace, once at least `count` of them have arrived and no span
+    /// waits for its parent. A child usually ends, and so is exported, before its parent:
+    /// counting alone could return a trace whose parents are still in flight. One parent
+    /// may be absent: the caller outside the services (a test's or learner's traceparent).
     pub async fn wait_for_trace(
         &self,
         trace_id: &str,
@@ -214,7 +217,11 @@ impl Receiver {
     ) -> Result<Vec<ReceivedSpan>, String> {
         let spans = self
             .wait_for(
-                |spans| spans.iter().filter(|s| s.trace_id == trace_id).count() >= count,
+                |spans| {
+                    let trace: Vec<&ReceivedSpan> =
+                        spans.iter().filter(|s| s.trace_id == trace_id).collect();
+                    trace.len() >= count && absent_parents(&trace) <= 1
+                },
                 timeout,
             )
             .await
@@ -302,4 +309,15 @@ async fn http_export(
         response.encode_to_vec(),
     )
         .into_response()
+}
+
+/// How many distinct parent span ids the spans name that are not among them.
+fn absent_parents(trace: &[&ReceivedSpan]) -> usize {
+    let ids: std::collections::HashSet<&str> = trace.iter().map(|s| s.span_id.as_str()).collect();
+    trace
+        .iter()
+        .filter_map(|s| s.parent_span_id.as_deref())
+        .filter(|parent| !ids.contains(parent))
+        .collect::<std::collections::HashSet<&str>>()
+        .len()
 }

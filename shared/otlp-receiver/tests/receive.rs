@@ -18,6 +18,20 @@ fn kv(key: &str, value: any_value::Value) -> KeyValue {
 }
 
 fn request(name: &str) -> ExportTraceServiceRequest {
+    request_of(vec![Span {
+        trace_id: vec![0xab; 16],
+        span_id: vec![0x01; 8],
+        name: name.into(),
+        kind: 2,
+        attributes: vec![kv(
+            "http.response.status_code",
+            any_value::Value::IntValue(200),
+        )],
+        ..Default::default()
+    }])
+}
+
+fn request_of(spans: Vec<Span>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
@@ -28,17 +42,7 @@ fn request(name: &str) -> ExportTraceServiceRequest {
                 ..Default::default()
             }),
             scope_spans: vec![ScopeSpans {
-                spans: vec![Span {
-                    trace_id: vec![0xab; 16],
-                    span_id: vec![0x01; 8],
-                    name: name.into(),
-                    kind: 2,
-                    attributes: vec![kv(
-                        "http.response.status_code",
-                        any_value::Value::IntValue(200),
-                    )],
-                    ..Default::default()
-                }],
+                spans,
                 ..Default::default()
             }],
             ..Default::default()
@@ -111,4 +115,40 @@ async fn malformed_payloads_are_refused_and_the_receiver_keeps_serving() {
         .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(receiver.span_count(), 1);
+}
+
+fn span(id: u8, parent: u8) -> Span {
+    Span {
+        trace_id: vec![0xcd; 16],
+        span_id: vec![id; 8],
+        parent_span_id: vec![parent; 8],
+        name: format!("span-{id}"),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_trace_is_returned_only_once_no_span_waits_for_its_parent() {
+    let receiver = Receiver::start().await;
+    let mut grpc = TraceServiceClient::connect(receiver.grpc_endpoint())
+        .await
+        .unwrap();
+    let trace = "cd".repeat(16);
+    // 0xee is the caller outside the services; 0x02's parent 0x01 is still in flight.
+    grpc.export(request_of(vec![span(0x02, 0x01), span(0x03, 0xee)]))
+        .await
+        .unwrap();
+    let early = receiver
+        .wait_for_trace(&trace, 2, Duration::from_millis(300))
+        .await;
+    assert!(early.is_err(), "returned before the parent came: {early:?}");
+
+    grpc.export(request_of(vec![span(0x01, 0xee)]))
+        .await
+        .unwrap();
+    let spans = receiver
+        .wait_for_trace(&trace, 2, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(spans.len(), 3);
 }
