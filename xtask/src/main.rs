@@ -16,6 +16,9 @@ enum Task {
     /// Long steady load on both services with Postgres and the OTLP receiver restarted once
     /// each; reports requests, errors, spans and memory. Not part of the test run.
     Soak(xtask::soak::Options),
+    /// CPU per request with tracing on, sampled and off; the highest steady rate; latency,
+    /// memory and spans at 50% and 80% of it. Writes docs/benchmarks.md. Not a test.
+    Bench(xtask::bench::Options),
 }
 
 #[tokio::main]
@@ -25,6 +28,13 @@ async fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
                 eprintln!("xtask up: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Task::Bench(options) => match xtask::bench::run(options).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("xtask bench: {error}");
                 ExitCode::FAILURE
             }
         },

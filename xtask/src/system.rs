@@ -1,0 +1,229 @@
+//! The system as processes, shared by `soak` and `bench`: the services started with
+//! compose's environment, and an OTLP receiver that counts the spans they send.
+
+use std::{
+    collections::BTreeMap,
+    net::{SocketAddr, TcpListener},
+    path::Path,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use otlp_receiver::{ReceivedSpan, Receiver, SpanKind};
+use tokio::{process::Child, time::Instant};
+
+use crate::up::isolated_command;
+
+/// Spans one answered GET /orders/1 makes, counted on a request with a known trace id
+/// rather than hard-coded, so the expectation follows the services as they change.
+pub(crate) async fn spans_per_answer(
+    orders_url: &str,
+    counts: &Mutex<Counts>,
+) -> Result<u64, String> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(1);
+    let trace_id = format!("{:032x}", nanos | 1);
+    counts.lock().expect("counts").probe = Some(trace_id.clone());
+    let response = reqwest::Client::new()
+        .get(format!("{orders_url}/orders/1"))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| format!("warm-up request: {e}"))?;
+    if response.status() != 200 {
+        return Err(format!("warm-up request answered {}", response.status()));
+    }
+    // Each service's server span ends after its children, so once both have arrived the
+    // whole trace has (exporters send in order).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let done = {
+            let c = counts.lock().expect("counts");
+            ["orders", "users"].iter().all(|service| {
+                c.probe_spans
+                    .iter()
+                    .any(|(s, kind)| s == service && *kind == SpanKind::Server)
+            })
+        };
+        if done {
+            let mut c = counts.lock().expect("counts");
+            c.probe = None;
+            return Ok(c.probe_spans.len() as u64);
+        }
+        if Instant::now() > deadline {
+            return Err("the warm-up request's spans did not arrive within 30 s".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until no span has arrived for a second (at most 15 s): the services have exited,
+/// but their last export may still be in the receiver's queue.
+pub(crate) async fn settle(counts: &Mutex<Counts>) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut last = u64::MAX;
+    while Instant::now() < deadline {
+        let now = counts.lock().expect("counts").total;
+        if now == last {
+            return;
+        }
+        last = now;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Counts {
+    pub(crate) total: u64,
+    pub(crate) by_service: BTreeMap<String, u64>,
+    /// Spans without a parent: one per trace kept, when the callers send no traceparent.
+    pub(crate) roots: u64,
+    /// The trace id of the warm-up request, while it is being counted.
+    probe: Option<String>,
+    probe_spans: Vec<(String, SpanKind)>,
+}
+
+impl Counts {
+    fn add(&mut self, spans: &[ReceivedSpan]) {
+        self.total += spans.len() as u64;
+        for span in spans {
+            self.roots += u64::from(span.parent_span_id.is_none());
+            *self
+                .by_service
+                .entry(span.service_name.clone())
+                .or_default() += 1;
+            if self.probe.as_deref() == Some(span.trace_id.as_str()) {
+                self.probe_spans
+                    .push((span.service_name.clone(), span.kind));
+            }
+        }
+    }
+}
+
+/// The OTLP receiver, counting spans across restarts. `Receiver::shutdown` closes the
+/// exporters' open connections too, so a stop is an outage as a collector that goes away
+/// would cause.
+pub(crate) struct Collector {
+    pub(crate) grpc: SocketAddr,
+    pub(crate) http: SocketAddr,
+    pub(crate) counts: Arc<Mutex<Counts>>,
+    running: Option<(Receiver, tokio::task::JoinHandle<()>)>,
+}
+
+impl Collector {
+    pub(crate) fn new(grpc_port: u16, http_port: u16) -> Self {
+        Self {
+            grpc: SocketAddr::from(([127, 0, 0, 1], grpc_port)),
+            http: SocketAddr::from(([127, 0, 0, 1], http_port)),
+            counts: Arc::default(),
+            running: None,
+        }
+    }
+
+    /// Retries a few times: the previous incarnation's ports may take a moment.
+    pub(crate) async fn start(&mut self) -> Result<(), String> {
+        let mut last_error = String::new();
+        for _ in 0..20 {
+            match Receiver::streaming(self.grpc, self.http).await {
+                Ok((receiver, mut batches)) => {
+                    let counts = self.counts.clone();
+                    let drain = tokio::spawn(async move {
+                        while let Some(spans) = batches.recv().await {
+                            counts.lock().expect("counts").add(&spans);
+                        }
+                    });
+                    self.running = Some((receiver, drain));
+                    return Ok(());
+                }
+                Err(e) => last_error = e.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(format!(
+            "OTLP receiver on {} / {}: {last_error}",
+            self.grpc, self.http
+        ))
+    }
+
+    pub(crate) async fn stop(&mut self) {
+        if let Some((receiver, drain)) = self.running.take() {
+            receiver.shutdown().await;
+            // The stream ends with the receiver; what it had accepted is counted by then.
+            let _ = tokio::time::timeout(Duration::from_secs(5), drain).await;
+        }
+    }
+}
+
+pub(crate) fn spawn_service(
+    bin_dir: &Path,
+    name: &str,
+    env: &BTreeMap<String, String>,
+    log_dir: &Path,
+) -> Result<Child, String> {
+    // A file, not the terminal: minutes of two services' logs would bury the report.
+    let path = log_dir.join(format!("{name}.log"));
+    let log = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let err = log.try_clone().map_err(|e| e.to_string())?;
+    isolated_command(&bin_dir.join(name), env)
+        .stdout(log)
+        .stderr(err)
+        .spawn()
+        .map_err(|e| format!("start {}: {e}", bin_dir.join(name).display()))
+}
+
+pub(crate) fn pid(child: &Child) -> Result<u32, String> {
+    child
+        .id()
+        .ok_or_else(|| "a service exited at start".to_owned())
+}
+
+/// VmRSS in kB; `None` once the process is gone.
+pub(crate) fn rss_kb(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+pub(crate) fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
+
+pub(crate) fn free_ports<const N: usize>() -> Result<[u16; N], String> {
+    // All bound at once, so the ports differ.
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("find a free port: {e}"))?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    }
+    Ok(ports)
+}
+
+/// User plus system CPU time of a process and all its threads, in clock ticks
+/// (`sysconf(_SC_CLK_TCK)`, 100 per second on Linux); `None` once the process is gone.
+pub(crate) fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, field 2, is in parentheses and may hold spaces: count after it.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace();
+    // Fields 14 (utime) and 15 (stime) are the 12th and 13th after the name.
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some(utime + stime)
+}
+
+pub(crate) fn ticks_per_second() -> f64 {
+    // SAFETY: sysconf only reads a constant of the system.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 { ticks as f64 } else { 100.0 }
+}
