@@ -11,6 +11,7 @@ use std::fmt;
 use opentelemetry::trace::TraceContextExt as _;
 use serde_json::{Map, Value};
 use tracing::{Event, Subscriber, field::Field};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::{
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     registry::LookupSpan,
@@ -38,7 +39,7 @@ impl TraceIdFormat {
 }
 
 fn current_ids() -> Option<(String, String)> {
-    let cx = opentelemetry::Context::current();
+    let cx = tracing::Span::current().context();
     let span = cx.span();
     let sc = span.span_context();
     sc.is_valid()

@@ -68,6 +68,9 @@ pub struct Options {
     /// `bench:begin` and `bench:end` markers is replaced, so notes around it stay.
     #[arg(long, default_value = "docs/benchmarks.md")]
     pub report: PathBuf,
+    /// Only the CPU rounds: a quick before/after figure while profiling.
+    #[arg(long)]
+    pub cpu_only: bool,
     /// Skip the Criterion benchmark of the telemetry helpers.
     #[arg(long)]
     pub skip_criterion: bool,
@@ -507,7 +510,7 @@ async fn measure(
             bisected: 0,
         })
         .collect();
-    loop {
+    while !options.cpu_only {
         let mut any = false;
         for (stack, search) in stacks.iter_mut().zip(&mut searches) {
             let Some(rate) = search.next(options) else {
@@ -537,7 +540,8 @@ async fn measure(
     }
     let highest = [0, 1, 2].map(|i| searches[i].pass.unwrap_or(0.0));
 
-    for share in [0.5, 0.8] {
+    let shares: &[f64] = if options.cpu_only { &[] } else { &[0.5, 0.8] };
+    for &share in shares {
         for stack in &mut stacks {
             let rate = (highest[stack.variant] * share).max(1.0);
             println!(
