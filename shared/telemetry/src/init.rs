@@ -8,11 +8,12 @@ use opentelemetry::{
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::{
     Resource,
-    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider},
+    trace::{BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider},
 };
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{
-    EnvFilter, Layer as _, filter::Targets, layer::SubscriberExt as _, util::SubscriberInitExt as _,
+    EnvFilter, Layer as _, filter::Targets, fmt::MakeWriter, layer::SubscriberExt as _,
+    util::SubscriberInitExt as _,
 };
 
 use crate::{
@@ -66,14 +67,57 @@ impl Drop for TelemetryGuard {
 /// Installs the global subscriber, tracer provider and propagators. Must run inside the
 /// tokio runtime: the gRPC exporter spawns its connection task on it.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
+    install_propagators();
+
+    let provider = (!config.sdk_disabled)
+        .then(|| build_provider(config))
+        .transpose()?;
+    let tracer = provider
+        .as_ref()
+        .map(|provider| provider.tracer(config.service_name.clone()));
+
+    subscriber(
+        config,
+        tracer,
+        std::io::stdout,
+        std::io::stdout().is_terminal(),
+    )?
+    .try_init()?;
+
+    if let Some(provider) = &provider {
+        global::set_tracer_provider(provider.clone());
+    }
+    Ok(TelemetryGuard { provider })
+}
+
+/// The global propagators [`init`] installs. Public (hidden) for the benchmarks, which
+/// measure the same extraction and injection a service does.
+#[doc(hidden)]
+pub fn install_propagators() {
     global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
         Box::new(W3cTraceContext::new()),
         Box::new(W3cBaggage::new()),
     ]));
+}
 
+/// The subscriber [`init`] installs, built but not installed, with its log lines written to
+/// `writer`: the benchmarks run a request under exactly these layers, not a copy of them.
+/// No `tracer` means no OpenTelemetry layer (`OTEL_SDK_DISABLED=true`).
+#[doc(hidden)]
+pub fn subscriber<W>(
+    config: &TelemetryConfig,
+    tracer: Option<SdkTracer>,
+    writer: W,
+    ansi: bool,
+) -> Result<impl tracing::Subscriber + Send + Sync + 'static, InitError>
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let log_layer = {
         let filter = EnvFilter::try_new(&config.log_filter)?;
-        let fmt = tracing_subscriber::fmt::layer().with_ansi(std::io::stdout().is_terminal());
+        let fmt = tracing_subscriber::fmt::layer()
+            .with_writer(writer)
+            .with_ansi(ansi);
         match config.log_format {
             LogFormat::Text => fmt.event_format(TraceIdFormat::text()).boxed(),
             LogFormat::Json => fmt.event_format(TraceIdFormat::json()).boxed(),
@@ -81,13 +125,9 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         .with_filter(filter)
     };
 
-    let provider = (!config.sdk_disabled)
-        .then(|| build_provider(config))
-        .transpose()?;
-
-    let otel_layer = provider.as_ref().map(|provider| {
+    let otel_layer = tracer.map(|tracer| {
         tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(config.service_name.clone()))
+            .with_tracer(tracer)
             .with_location(false)
             .with_threads(false)
             .with_level(false)
@@ -102,15 +142,9 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
             .with_filter(span_filter())
     });
 
-    tracing_subscriber::registry()
+    Ok(tracing_subscriber::registry()
         .with(log_layer)
-        .with(otel_layer)
-        .try_init()?;
-
-    if let Some(provider) = &provider {
-        global::set_tracer_provider(provider.clone());
-    }
-    Ok(TelemetryGuard { provider })
+        .with(otel_layer))
 }
 
 /// What reaches the OpenTelemetry layer, independent of `RUST_LOG` (a `warn` log level must
@@ -141,6 +175,17 @@ fn build_provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, InitErr
             .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
             .build()?,
     };
+    Ok(provider_with(config, exporter))
+}
+
+/// [`init`]'s tracer provider (holding exporter, batch processor, sampler, resource) around
+/// any exporter; the benchmarks give it one that drops the spans, so no collector is needed
+/// and what is measured is the pipeline a service runs.
+#[doc(hidden)]
+pub fn provider_with<E>(config: &TelemetryConfig, exporter: E) -> SdkTracerProvider
+where
+    E: opentelemetry_sdk::trace::SpanExporter + 'static,
+{
     // Queue and batch sizes come from OTEL_BSP_* (read by the builder); the exporter keeps
     // what a collector outage would lose, bounded by the same queue size.
     let exporter = HoldingExporter::new(
@@ -156,11 +201,11 @@ fn build_provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, InitErr
             config.service_version.clone(),
         ))
         .build();
-    Ok(SdkTracerProvider::builder()
+    SdkTracerProvider::builder()
         .with_span_processor(processor)
         .with_sampler(sampler(config.sampler))
         .with_resource(resource)
-        .build())
+        .build()
 }
 
 fn sampler(config: SamplerConfig) -> Sampler {

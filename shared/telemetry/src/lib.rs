@@ -13,4 +13,6 @@ pub mod server;
 
 pub use config::{ConfigError, TelemetryConfig};
 pub use init::{InitError, TelemetryGuard, init};
+#[doc(hidden)]
+pub use init::{install_propagators, provider_with, subscriber};
 pub use tracing_opentelemetry::OpenTelemetrySpanExt;
