@@ -139,3 +139,66 @@ async fn baggage_beyond_the_limits_is_not_forwarded() {
         answer.body
     );
 }
+
+/// Orders never samples a request of its own; users would sample any trace it starts. An
+/// unsampled request must still carry its trace (flag 00) to users, so users sends nothing
+/// either; a sampled one keeps every span, orders' inner ones included.
+#[tokio::test]
+async fn an_unsampled_request_stays_unsampled_in_users_and_a_sampled_one_is_whole() {
+    let sampler = |s: &str| vec![("OTEL_TRACES_SAMPLER", s.to_owned())];
+    let mut stack = Stack::start_with(
+        &sampler("parentbased_always_on"),
+        &sampler("parentbased_always_off"),
+    )
+    .await;
+    let url = format!("{}/orders/3", stack.orders.url());
+    let unsampled = get(&stack.client, &url, &[]).await;
+    assert_eq!(unsampled.status, 200);
+    let trace = unsampled
+        .trace
+        .expect("traceresponse even when not sampled");
+    assert_eq!(trace.flags, "00");
+
+    let sampled = get(
+        &stack.client,
+        &url,
+        &[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )],
+    )
+    .await;
+    assert_eq!(sampled.status, 200);
+    let spans = stack
+        .receiver
+        .wait_for_trace(TRACE_ID, 7, WAIT)
+        .await
+        .unwrap();
+    for name in [
+        "GET /orders/{order_id}",
+        "fetch-order",
+        "enrich-order",
+        "db-query",
+        "GET",
+    ] {
+        only(&spans, "orders", name);
+    }
+    for name in ["GET /users/{user_id}", "db-query"] {
+        only(&spans, "users", name);
+    }
+
+    // Both flush everything on SIGTERM: whatever the unsampled request made has arrived.
+    stack.shutdown().await;
+    let stray: Vec<String> = stack
+        .receiver
+        .spans()
+        .into_iter()
+        .filter(|s| s.trace_id != TRACE_ID)
+        .map(|s| format!("{} {} trace={}", s.service_name, s.name, s.trace_id))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "the unsampled request ({}) exported spans: {stray:#?}",
+        trace.trace_id
+    );
+}

@@ -68,6 +68,11 @@ pub struct Options {
     /// `bench:begin` and `bench:end` markers is replaced, so notes around it stay.
     #[arg(long, default_value = "docs/benchmarks.md")]
     pub report: PathBuf,
+    /// An extra variable for every service of every variant, `KEY=VALUE` (repeatable):
+    /// to try a setting (`OTEL_BSP_MAX_QUEUE_SIZE`, `TOKIO_WORKER_THREADS`, ...) before
+    /// shipping it in docker-compose.yml.
+    #[arg(long = "service-env", value_name = "KEY=VALUE", value_parser = key_value)]
+    pub service_env: Vec<(String, String)>,
     /// Only the CPU rounds: a quick before/after figure while profiling.
     #[arg(long)]
     pub cpu_only: bool,
@@ -167,6 +172,13 @@ pub(crate) struct Results {
     pub(crate) criterion: Vec<(String, f64)>,
 }
 
+fn key_value(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("{text:?} is not KEY=VALUE")),
+    }
+}
+
 pub async fn run(options: Options) -> Result<(), String> {
     for (name, value) in [
         ("--cpu-rate", options.cpu_rate),
@@ -257,6 +269,7 @@ impl Stack {
         server: &crate::up::Server,
         bin_dir: &Path,
         log_dir: &Path,
+        extra: &[(String, String)],
     ) -> Result<Self, String> {
         let [orders_port, users_port, grpc_port, http_port] = free_ports()?;
         let mut collector = Collector::new(grpc_port, http_port);
@@ -276,6 +289,7 @@ impl Stack {
             for (key, value) in VARIANTS[variant].env {
                 env.insert((*key).to_owned(), (*value).to_owned());
             }
+            env.extend(extra.iter().cloned());
             Ok(env)
         };
         let logs = log_dir.join(format!("variant-{variant}"));
@@ -475,7 +489,8 @@ async fn measure(
     let server = prepare_database(compose, database).await?;
     let mut stacks = Vec::new();
     for variant in 0..VARIANTS.len() {
-        stacks.push(Stack::start(variant, compose, &server, bin_dir, log_dir).await?);
+        let extra = &options.service_env;
+        stacks.push(Stack::start(variant, compose, &server, bin_dir, log_dir, extra).await?);
     }
     let per_answer = spans_per_answer(&stacks[0].orders_url, &stacks[0].collector.counts).await?;
     let idle_rss_kb = [0, 1, 2].map(|i| stacks[i].pids.map(|pid| rss_kb(pid).unwrap_or(0)));

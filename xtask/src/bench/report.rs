@@ -320,6 +320,9 @@ impl Report<'_> {
                 command.push_str(&flag);
             }
         }
+        for (key, value) in &o.service_env {
+            command.push_str(&format!(" --service-env {key}={value}"));
+        }
         format!(
             "Run on {date} at commit `{commit}` with `{command}` ({:.0} s).\n\n\
              Machine: {}. Everything on this one machine: Postgres, both services of three \
