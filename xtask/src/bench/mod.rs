@@ -23,7 +23,12 @@ use std::{
 
 use pg_cluster::Cluster;
 use serde_json::Value;
-use tokio::{io::AsyncReadExt as _, process::Child, time::Instant};
+use tokio::{
+    io::AsyncReadExt as _,
+    process::Child,
+    signal::unix::{SignalKind, signal},
+    time::Instant,
+};
 
 use crate::{
     compose::{Compose, project_root},
@@ -38,17 +43,17 @@ use crate::{
 #[derive(Debug, clap::Args)]
 pub struct Options {
     /// The fixed rate, requests per second, at which CPU time per request is compared.
-    #[arg(long, default_value_t = 2000.0)]
+    #[arg(long, default_value_t = 1000.0)]
     pub cpu_rate: f64,
     /// How long each CPU run lasts.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub cpu_duration: Duration,
     /// How many times each variant's CPU run is repeated (interleaved).
-    #[arg(long, default_value_t = 3)]
+    #[arg(long, default_value_t = 5)]
     pub rounds: usize,
     /// The first rate the search for the highest steady rate tries; it doubles from there
     /// until a run fails, then halves the gap `--bisections` times.
-    #[arg(long, default_value_t = 2500.0)]
+    #[arg(long, default_value_t = 500.0)]
     pub start_rate: f64,
     /// The search stops doubling here.
     #[arg(long, default_value_t = 80_000.0)]
@@ -125,6 +130,8 @@ pub(crate) enum Kind {
     WarmUp,
     Cpu,
     Search,
+    /// The same search on `GET /healthz`: an answer with no database and no users behind it.
+    Ceiling,
     /// At this share of the highest steady rate.
     Hold(f64),
 }
@@ -167,6 +174,8 @@ pub(crate) struct Results {
     pub(crate) cpu: Vec<Run>,
     pub(crate) search: Vec<Run>,
     pub(crate) highest: [f64; 3],
+    pub(crate) ceiling: Vec<Run>,
+    pub(crate) highest_healthz: f64,
     pub(crate) hold: Vec<Run>,
     pub(crate) idle_rss_kb: [[u64; 2]; 3],
     pub(crate) criterion: Vec<(String, f64)>,
@@ -213,7 +222,14 @@ pub async fn run(options: Options) -> Result<(), String> {
         .map_err(|e| e.to_string())??;
     let database = Database::Cluster(cluster.clone());
     let started = Instant::now();
-    let measured = measure(&compose, &database, &bin_dir, &log_dir, &options).await;
+    // On Ctrl-C or SIGTERM the measuring stops where it is: dropping it kills the services
+    // and `load` (their commands kill on drop), and the cluster goes below.
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let measured = tokio::select! {
+        measured = measure(&compose, &database, &bin_dir, &log_dir, &options) => measured,
+        _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+        _ = sigterm.recv() => Err("interrupted".to_owned()),
+    };
     cluster.destroy();
     let mut results = measured?;
     if !options.skip_criterion {
@@ -369,6 +385,14 @@ impl Stack {
                 &format!("{rate:.0}"),
             ])
             .args(["--duration", &format!("{}ms", duration.as_millis())])
+            .args([
+                "--path",
+                if kind == Kind::Ceiling {
+                    "/healthz"
+                } else {
+                    "/orders/{id}"
+                },
+            ])
             .args(["--output", "json", "--slowest", "0", "--timeout", "2s"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -525,7 +549,8 @@ async fn measure(
             bisected: 0,
         })
         .collect();
-    while !options.cpu_only {
+    let mut searching = !options.cpu_only;
+    while searching {
         let mut any = false;
         for (stack, search) in stacks.iter_mut().zip(&mut searches) {
             let Some(rate) = search.next(options) else {
@@ -549,11 +574,32 @@ async fn measure(
             // An overloaded run leaves queues behind: let them drain before the next one.
             tokio::time::sleep(Duration::from_secs(if steady { 1 } else { 3 })).await;
         }
-        if !any {
-            break;
-        }
+        searching = any;
     }
     let highest = [0, 1, 2].map(|i| searches[i].pass.unwrap_or(0.0));
+
+    // What this machine gives one HTTP hop with nothing behind it: the frame for the rates
+    // above, each of which crosses four such hops and two queries.
+    let mut ceiling = Search {
+        pass: None,
+        fail: None,
+        bisected: 0,
+    };
+    let baseline = &mut stacks[2];
+    while let Some(rate) = ceiling.next(options).filter(|_| !options.cpu_only) {
+        let run = baseline
+            .load(bin_dir, Kind::Ceiling, rate, options.step_duration)
+            .await?;
+        let steady = run.steady(options.p99_limit_ms);
+        println!(
+            "bench: ceiling: GET /healthz {rate:>7.0}/s  achieved {:>7.0}/s  p99 {:>8.2} ms  {}",
+            run.achieved,
+            run.p99,
+            if steady { "steady" } else { "NOT steady" }
+        );
+        ceiling.record(rate, steady);
+        tokio::time::sleep(Duration::from_secs(if steady { 1 } else { 3 })).await;
+    }
 
     let shares: &[f64] = if options.cpu_only { &[] } else { &[0.5, 0.8] };
     for &share in shares {
@@ -583,6 +629,8 @@ async fn measure(
         cpu: of(|k| k == Kind::Cpu),
         search: of(|k| k == Kind::Search),
         highest,
+        ceiling: of(|k| k == Kind::Ceiling),
+        highest_healthz: ceiling.pass.unwrap_or(0.0),
         hold: of(|k| matches!(k, Kind::Hold(_))),
         idle_rss_kb,
         criterion: Vec::new(),

@@ -122,11 +122,14 @@ impl Report<'_> {
                 _ => "not measured (failures at 80%)".to_owned(),
             },
         ));
-        let rss = at80.map(|r| r.rss_kb).unwrap_or([u64::MAX; 2]);
+        let rss = at80.map(|r| r.rss_kb);
         out.push((
             "Each service under 50 MB resident at 80% load (100% sampling)".to_owned(),
-            rss.iter().all(|kb| *kb < 50 * 1024),
-            format!("orders {} MB, users {} MB", mb(rss[0]), mb(rss[1])),
+            rss.is_some_and(|rss| rss.iter().all(|kb| *kb < 50 * 1024)),
+            match rss {
+                Some(rss) => format!("orders {} MB, users {} MB", mb(rss[0]), mb(rss[1])),
+                None => "not measured".to_owned(),
+            },
         ));
         out
     }
@@ -177,6 +180,14 @@ impl Report<'_> {
         let _ = writeln!(t, "| variant | highest steady rate |\n|---|---|");
         for (i, v) in VARIANTS.iter().enumerate() {
             let _ = writeln!(t, "| {} | {:.0}/s |", v.name, r.highest[i]);
+        }
+        if !r.ceiling.is_empty() {
+            let _ = writeln!(
+                t,
+                "| the machine's ceiling: `GET /healthz` of orders, SDK disabled (one hop, no \
+                 database, no users) | {:.0}/s |",
+                r.highest_healthz
+            );
         }
 
         let _ = writeln!(
@@ -236,12 +247,17 @@ impl Report<'_> {
              p99 ms | p99.9 ms | failed | steady | spans expected | received |\n\
              |---|---|---|---|---|---|---|---|---|---|"
         );
-        for run in &r.search {
+        for run in r.search.iter().chain(&r.ceiling) {
             let expected = expected_spans(run, r.per_answer);
             let _ = writeln!(
                 t,
-                "| {} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
+                "| {}{} | {:.0} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} |",
                 VARIANTS[run.variant].name,
+                if run.kind == Kind::Ceiling {
+                    ", GET /healthz"
+                } else {
+                    ""
+                },
                 run.asked,
                 run.achieved,
                 run.p50,
@@ -303,12 +319,12 @@ impl Report<'_> {
             .unwrap_or_else(|| "unknown".to_owned());
         let mut command = "cargo xtask bench".to_owned();
         let defaults = [
-            (o.cpu_rate != 2000.0, format!(" --cpu-rate {}", o.cpu_rate)),
+            (o.cpu_rate != 1000.0, format!(" --cpu-rate {}", o.cpu_rate)),
             (
                 o.cpu_duration != Duration::from_secs(10),
                 format!(" --cpu-duration {:?}", o.cpu_duration),
             ),
-            (o.rounds != 3, format!(" --rounds {}", o.rounds)),
+            (o.rounds != 5, format!(" --rounds {}", o.rounds)),
             (
                 o.step_duration != Duration::from_secs(5),
                 format!(" --step-duration {:?}", o.step_duration),
