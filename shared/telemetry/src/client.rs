@@ -108,6 +108,9 @@ impl ReqwestOtelSpanBackend for ClientSpanBackend {
     }
 }
 
+/// The target of [`client_span`]'s spans: they always reach the OpenTelemetry layer.
+pub(crate) const SPAN_TARGET: &str = module_path!();
+
 /// An HTTP client span with the semantic-convention attributes; for callers that drive
 /// reqwest themselves (the load generator), the same span the middleware creates.
 pub fn client_span(method: &str, url: &reqwest::Url) -> Span {

@@ -12,7 +12,10 @@ use opentelemetry_sdk::{
 };
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{
-    EnvFilter, Layer as _, filter::Targets, fmt::MakeWriter, layer::SubscriberExt as _,
+    EnvFilter, Layer as _,
+    filter::{FilterExt as _, Targets},
+    fmt::MakeWriter,
+    layer::SubscriberExt as _,
     util::SubscriberInitExt as _,
 };
 
@@ -22,6 +25,7 @@ use crate::{
     export::HoldingExporter,
     logs::TraceIdFormat,
     propagation::W3cTraceContext,
+    request::SkipUnsampled,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -76,13 +80,13 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         .as_ref()
         .map(|provider| provider.tracer(config.service_name.clone()));
 
-    subscriber(
+    let subscriber = subscriber(
         config,
         tracer,
         std::io::stdout,
         std::io::stdout().is_terminal(),
-    )?
-    .try_init()?;
+    )?;
+    subscriber.try_init()?;
 
     if let Some(provider) = &provider {
         global::set_tracer_provider(provider.clone());
@@ -139,7 +143,7 @@ where
             // the log lines take the context from the tracing span itself.
             .with_tracked_inactivity(false)
             .with_context_activation(false)
-            .with_filter(span_filter())
+            .with_filter(span_filter().and(SkipUnsampled))
     });
 
     Ok(tracing_subscriber::registry()

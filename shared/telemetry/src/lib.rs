@@ -9,6 +9,7 @@ mod export;
 mod init;
 mod logs;
 pub mod propagation;
+mod request;
 pub mod server;
 
 pub use config::{ConfigError, TelemetryConfig};

@@ -8,10 +8,8 @@
 
 use std::fmt;
 
-use opentelemetry::trace::TraceContextExt as _;
 use serde_json::{Map, Value};
 use tracing::{Event, Subscriber, field::Field};
-use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::{
     fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
     registry::LookupSpan,
@@ -38,10 +36,9 @@ impl TraceIdFormat {
     }
 }
 
+/// The ids of the request's server span (see request.rs for why not the innermost span's).
 fn current_ids() -> Option<(String, String)> {
-    let cx = tracing::Span::current().context();
-    let span = cx.span();
-    let sc = span.span_context();
+    let sc = crate::request::current()?;
     sc.is_valid()
         .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
 }

@@ -9,7 +9,10 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use opentelemetry::{global, trace::TraceContextExt as _};
+use opentelemetry::{
+    global,
+    trace::{SpanContext, TraceContextExt as _},
+};
 use opentelemetry_http::HeaderExtractor;
 use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
@@ -71,9 +74,11 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
     });
     // Only fails when no OpenTelemetry layer is installed (OTEL_SDK_DISABLED=true).
     let _ = span.set_parent(parent);
-    let traceresponse = traceresponse(&span);
+    let span_context = span.context().span().span_context().clone();
+    let traceresponse = traceresponse(&span_context);
 
-    let mut response = next.run(request).instrument(span.clone()).await;
+    let handling = crate::request::scope(span_context, next.run(request));
+    let mut response = handling.instrument(span.clone()).await;
 
     let status = response.status();
     span.record("http.response.status_code", i64::from(status.as_u16()));
@@ -106,10 +111,7 @@ fn protocol_version(request: &Request) -> &'static str {
 }
 
 /// `00-<trace-id>-<span-id>-<flags>` of the server span; none when tracing is off.
-fn traceresponse(span: &tracing::Span) -> Option<HeaderValue> {
-    let cx = span.context();
-    let otel_span = cx.span();
-    let sc = otel_span.span_context();
+fn traceresponse(sc: &SpanContext) -> Option<HeaderValue> {
     if !sc.is_valid() {
         return None;
     }
