@@ -23,11 +23,11 @@ use tokio::{
 };
 
 use crate::{
-    compose::{Compose, project_root},
-    system::{Collector, free_ports, pid, rss_kb, secs, settle, spans_per_answer, spawn_service},
-    up::{
-        Database, build, isolated_command, local_database_url, prepare_database, stop, wait_ready,
+    compose::Compose,
+    system::{
+        Collector, Setup, free_ports, pid, rss_kb, secs, settle, spans_per_answer, spawn_service,
     },
+    up::{Database, isolated_command, local_database_url, prepare_database, stop, wait_ready},
 };
 
 #[derive(Debug, clap::Args)]
@@ -62,24 +62,13 @@ pub async fn run(options: Options) -> Result<bool, String> {
     if options.rate.is_nan() || options.rate <= 0.0 {
         return Err("--rate must be above 0".to_owned());
     }
-    let root = project_root();
-    let compose = Compose::load(&root)?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| root.join(dir))
-        .unwrap_or_else(|| root.join("target"));
-    let bin_dir = match &options.bin_dir {
-        Some(dir) => dir.clone(),
-        None => {
-            build(&root, !options.debug).await?;
-            target_dir.join(if options.debug { "debug" } else { "release" })
-        }
-    };
-    let log_dir = target_dir.join("soak");
-    std::fs::create_dir_all(&log_dir).map_err(|e| format!("create {}: {e}", log_dir.display()))?;
-
-    let cluster = tokio::task::spawn_blocking(|| Cluster::create("soak-pg", None))
-        .await
-        .map_err(|e| e.to_string())??;
+    let Setup {
+        compose,
+        bin_dir,
+        log_dir,
+        cluster,
+        ..
+    } = Setup::new("soak", options.bin_dir.as_deref(), options.debug).await?;
     let database = Database::Cluster(cluster.clone());
     let result = run_with(&compose, &database, &cluster, &bin_dir, &log_dir, &options).await;
     cluster.destroy();

@@ -4,15 +4,68 @@
 use std::{
     collections::BTreeMap,
     net::{SocketAddr, TcpListener},
-    path::Path,
+    path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::Duration,
 };
 
 use otlp_receiver::{ReceivedSpan, Receiver, SpanKind};
+use pg_cluster::Cluster;
 use tokio::{process::Child, time::Instant};
 
-use crate::up::isolated_command;
+use crate::{
+    compose::{Compose, project_root},
+    up::{build, isolated_command},
+};
+
+/// What a long-running task (`soak`, `bench`) starts from: compose's settings, the binaries
+/// (built, in release unless `debug`, when no folder is given), a folder for the services'
+/// logs under the target folder, and a throwaway Postgres cluster of its own: never
+/// `DATABASE_URL`'s server, which such a task may stop or load hard.
+pub(crate) struct Setup {
+    pub(crate) compose: Compose,
+    pub(crate) root: PathBuf,
+    pub(crate) target_dir: PathBuf,
+    pub(crate) bin_dir: PathBuf,
+    pub(crate) log_dir: PathBuf,
+    pub(crate) cluster: Cluster,
+}
+
+impl Setup {
+    pub(crate) async fn new(
+        task: &str,
+        bin_dir: Option<&Path>,
+        debug: bool,
+    ) -> Result<Self, String> {
+        let root = project_root();
+        let compose = Compose::load(&root)?;
+        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+            .map(|dir| root.join(dir))
+            .unwrap_or_else(|| root.join("target"));
+        let bin_dir = match bin_dir {
+            Some(dir) => dir.to_path_buf(),
+            None => {
+                build(&root, !debug).await?;
+                target_dir.join(if debug { "debug" } else { "release" })
+            }
+        };
+        let log_dir = target_dir.join(task);
+        std::fs::create_dir_all(&log_dir)
+            .map_err(|e| format!("create {}: {e}", log_dir.display()))?;
+        let name = format!("{task}-pg");
+        let cluster = tokio::task::spawn_blocking(move || Cluster::create(&name, None))
+            .await
+            .map_err(|e| e.to_string())??;
+        Ok(Self {
+            compose,
+            root,
+            target_dir,
+            bin_dir,
+            log_dir,
+            cluster,
+        })
+    }
+}
 
 /// Spans one answered GET /orders/1 makes, counted on a request with a known trace id
 /// rather than hard-coded, so the expectation follows the services as they change.

@@ -6,6 +6,8 @@ use std::{process::Stdio, time::Duration};
 
 use tokio::process::Command;
 
+mod binaries;
+
 /// The cells of the report's table rows that start with `variant` and contain `load`.
 fn rows<'a>(report: &'a str, heading: &str, variant: &str) -> Vec<Vec<&'a str>> {
     let section = report
@@ -21,20 +23,7 @@ fn rows<'a>(report: &'a str, heading: &str, variant: &str) -> Vec<Vec<&'a str>> 
 
 #[tokio::test]
 async fn a_short_bench_measures_every_variant_and_accounts_for_every_span() {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let built = Command::new(cargo)
-        .args([
-            "build", "--quiet", "-p", "orders", "-p", "users", "-p", "load",
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .status()
-        .await
-        .unwrap();
-    assert!(built.success());
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_xtask"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let bin_dir = binaries::debug_binaries().await;
     let dir = std::env::temp_dir().join(format!("bench-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let report_path = dir.join("benchmarks.md");

@@ -5,6 +5,8 @@ use std::{process::Stdio, time::Duration};
 
 use tokio::process::Command;
 
+mod binaries;
+
 /// The number after `key` on the report line labelled `label`.
 fn number(report: &str, label: &str, key: &str) -> u64 {
     let line = report
@@ -20,21 +22,7 @@ fn number(report: &str, label: &str, key: &str) -> u64 {
 
 #[tokio::test]
 async fn a_short_soak_restarts_postgres_and_the_receiver_and_the_services_survive() {
-    // Debug binaries, built before the clock starts: the soak itself is what must be quick.
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let built = Command::new(cargo)
-        .args([
-            "build", "--quiet", "-p", "orders", "-p", "users", "-p", "load",
-        ])
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .status()
-        .await
-        .unwrap();
-    assert!(built.success());
-    let bin_dir = std::path::Path::new(env!("CARGO_BIN_EXE_xtask"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let bin_dir = binaries::debug_binaries().await;
 
     let output = tokio::time::timeout(
         Duration::from_secs(90),

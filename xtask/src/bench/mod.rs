@@ -21,7 +21,6 @@ use std::{
     time::Duration,
 };
 
-use pg_cluster::Cluster;
 use serde_json::Value;
 use tokio::{
     io::AsyncReadExt as _,
@@ -31,13 +30,12 @@ use tokio::{
 };
 
 use crate::{
-    compose::{Compose, project_root},
+    compose::Compose,
     system::{
-        Collector, cpu_ticks, free_ports, pid, rss_kb, settle, spans_per_answer, spawn_service,
+        Collector, Setup, cpu_ticks, free_ports, pid, rss_kb, settle, spans_per_answer,
+        spawn_service,
     },
-    up::{
-        Database, build, isolated_command, local_database_url, prepare_database, stop, wait_ready,
-    },
+    up::{Database, isolated_command, local_database_url, prepare_database, stop, wait_ready},
 };
 
 #[derive(Debug, clap::Args)]
@@ -202,24 +200,14 @@ pub async fn run(options: Options) -> Result<(), String> {
     if options.rounds == 0 {
         return Err("--rounds must be at least 1".to_owned());
     }
-    let root = project_root();
-    let compose = Compose::load(&root)?;
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| root.join(dir))
-        .unwrap_or_else(|| root.join("target"));
-    let bin_dir = match &options.bin_dir {
-        Some(dir) => dir.clone(),
-        None => {
-            build(&root, !options.debug).await?;
-            target_dir.join(if options.debug { "debug" } else { "release" })
-        }
-    };
-    let log_dir = target_dir.join("bench");
-    std::fs::create_dir_all(&log_dir).map_err(|e| format!("create {}: {e}", log_dir.display()))?;
-
-    let cluster = tokio::task::spawn_blocking(|| Cluster::create("bench-pg", None))
-        .await
-        .map_err(|e| e.to_string())??;
+    let Setup {
+        compose,
+        root,
+        target_dir,
+        bin_dir,
+        log_dir,
+        cluster,
+    } = Setup::new("bench", options.bin_dir.as_deref(), options.debug).await?;
     let database = Database::Cluster(cluster.clone());
     let started = Instant::now();
     // On Ctrl-C or SIGTERM the measuring stops where it is: dropping it kills the services
