@@ -68,6 +68,16 @@ async fn a_collector_down_at_start_gets_the_held_spans_once_it_is_up() {
 
     let receiver = Receiver::start_on(local(grpc), local(http)).await;
     wait_for_count(&receiver, 20 * SPANS_PER_ORDER, &stack).await;
+    // The receiver has the spans before the exporter has its answer: a SIGTERM right now
+    // could end a service before it logs that it recovered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while [stack.orders.logs(), stack.users.logs()]
+        .iter()
+        .any(|logs| lines_with(logs, "OTLP export recovered") == 0)
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let statuses = stack.shutdown().await;
     assert!(statuses.iter().all(|s| s.success()), "{statuses:?}");
     assert_eq!(
@@ -84,11 +94,9 @@ async fn a_collector_down_at_start_gets_the_held_spans_once_it_is_up() {
             "{warnings} warnings:\n{}",
             logs.join("\n")
         );
-        // At most one: every span arrived (above), so it did recover. The line itself goes
-        // missing now and then, in about one run in three on a loaded machine, also before
-        // this session's changes; not understood yet (see the issue 7 note), so not asserted.
-        assert!(
-            lines_with(&logs, "OTLP export recovered") <= 1,
+        assert_eq!(
+            lines_with(&logs, "OTLP export recovered"),
+            1,
             "{}",
             logs.join("\n")
         );
