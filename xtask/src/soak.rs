@@ -17,7 +17,6 @@ use std::{
 use pg_cluster::Cluster;
 use serde_json::Value;
 use tokio::{
-    io::AsyncReadExt as _,
     signal::unix::{SignalKind, signal},
     time::Instant,
 };
@@ -25,9 +24,10 @@ use tokio::{
 use crate::{
     compose::Compose,
     system::{
-        Collector, Setup, free_ports, pid, rss_kb, secs, settle, spans_per_answer, spawn_service,
+        Collector, Setup, free_ports, load_summary, pid, rss_kb, secs, service_env, settle,
+        spans_per_answer, spawn_service, start_load,
     },
-    up::{Database, isolated_command, local_database_url, prepare_database, stop, wait_ready},
+    up::{Database, prepare_database, stop, wait_ready},
 };
 
 #[derive(Debug, clap::Args)]
@@ -89,18 +89,8 @@ async fn run_with(
     collector.start().await?;
     let endpoint = format!("http://{}", collector.grpc);
 
-    let env = |service: &str, port: u16| -> Result<BTreeMap<String, String>, String> {
-        let mut env = compose.environment(service)?;
-        for (key, value) in env.iter_mut() {
-            *value = match key.as_str() {
-                "DATABASE_URL" => local_database_url(value, &server)?,
-                "LISTEN_ADDR" => format!("127.0.0.1:{port}"),
-                "USERS_URL" => format!("http://127.0.0.1:{users_port}"),
-                "OTEL_EXPORTER_OTLP_ENDPOINT" => endpoint.clone(),
-                _ => continue,
-            };
-        }
-        Ok(env)
+    let env = |service: &str, port: u16| {
+        service_env(compose, service, &server, [port, users_port], &endpoint)
     };
     let mut users = spawn_service(bin_dir, "users", &env("users", users_port)?, log_dir)?;
     wait_ready(&mut users, users_port).await?;
@@ -127,23 +117,12 @@ async fn run_with(
         let c = collector.counts.lock().expect("counts");
         (c.total, c.by_service.clone())
     };
-    // Only the services' spans are counted: load's own would blur expected vs received.
-    let load_env = BTreeMap::from([("OTEL_SDK_DISABLED".to_owned(), "true".to_owned())]);
-    let mut load = isolated_command(&bin_dir.join("load"), &load_env)
-        .args(["--target", &orders_url, "--rate", &options.rate.to_string()])
-        .args(["--duration", &format!("{}ms", options.duration.as_millis())])
-        .args(["--output", "json"])
-        .stdout(Stdio::piped())
-        // Its progress lines show the soak is alive during the long run.
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("start load: {e}"))?;
-    let mut load_stdout = load.stdout.take().expect("piped");
-    let summary = tokio::spawn(async move {
-        let mut text = String::new();
-        let _ = load_stdout.read_to_string(&mut text).await;
-        text
-    });
+    let args = [
+        format!("--rate={}", options.rate),
+        format!("--duration={}ms", options.duration.as_millis()),
+    ];
+    // Its progress lines show the soak is alive during the long run.
+    let (mut load, summary) = start_load(bin_dir, &orders_url, &args, Stdio::inherit())?;
 
     let started = Instant::now();
     let mut timeline = vec![(0.0, pids.map(rss_kb))];
@@ -211,12 +190,7 @@ async fn run_with(
     };
     let end = pids.map(rss_kb);
     timeline.push((secs(started.elapsed()), end));
-    let summary = summary.await.map_err(|e| e.to_string())?;
-    let summary: Value = summary
-        .lines()
-        .rev()
-        .find_map(|line| serde_json::from_str(line).ok())
-        .ok_or_else(|| format!("load ({load_status}) printed no JSON summary: {summary}"))?;
+    let summary = load_summary(load_status, summary).await?;
 
     // Callers first, so no request finds the service it calls already gone; both flush
     // their spans on SIGTERM.

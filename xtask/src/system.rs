@@ -11,11 +11,11 @@ use std::{
 
 use otlp_receiver::{ReceivedSpan, Receiver, SpanKind};
 use pg_cluster::Cluster;
-use tokio::{process::Child, time::Instant};
+use tokio::{io::AsyncReadExt as _, process::Child, task::JoinHandle, time::Instant};
 
 use crate::{
     compose::{Compose, project_root},
-    up::{build, isolated_command},
+    up::{Server, build, isolated_command, local_database_url},
 };
 
 /// What a long-running task (`soak`, `bench`) starts from: compose's settings, the binaries
@@ -279,4 +279,64 @@ pub(crate) fn ticks_per_second() -> f64 {
     // SAFETY: sysconf only reads a constant of the system.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 { ticks as f64 } else { 100.0 }
+}
+
+/// Compose's environment for `service`, with this machine's addresses in place of compose's
+/// host names: its own port, users' port, the local database and the receiver's endpoint.
+pub(crate) fn service_env(
+    compose: &Compose,
+    service: &str,
+    server: &Server,
+    [port, users_port]: [u16; 2],
+    endpoint: &str,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut env = compose.environment(service)?;
+    for (key, value) in env.iter_mut() {
+        *value = match key.as_str() {
+            "DATABASE_URL" => local_database_url(value, server)?,
+            "LISTEN_ADDR" => format!("127.0.0.1:{port}"),
+            "USERS_URL" => format!("http://127.0.0.1:{users_port}"),
+            "OTEL_EXPORTER_OTLP_ENDPOINT" => endpoint.to_owned(),
+            _ => continue,
+        };
+    }
+    Ok(env)
+}
+
+/// `load` against orders with `args` and a JSON summary, and the task collecting its
+/// stdout. Only the services' spans are counted: load's own would blur expected vs
+/// received, and without them it sends no traceparent, so orders' sampler decides alone.
+pub(crate) fn start_load(
+    bin_dir: &Path,
+    orders_url: &str,
+    args: &[String],
+    stderr: std::process::Stdio,
+) -> Result<(Child, JoinHandle<String>), String> {
+    let env = BTreeMap::from([("OTEL_SDK_DISABLED".to_owned(), "true".to_owned())]);
+    let mut load = isolated_command(&bin_dir.join("load"), &env)
+        .args(["--target", orders_url, "--output", "json"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .map_err(|e| format!("start load: {e}"))?;
+    let mut stdout = load.stdout.take().expect("piped");
+    let text = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text).await;
+        text
+    });
+    Ok((load, text))
+}
+
+/// The JSON summary `load` printed last.
+pub(crate) async fn load_summary(
+    status: std::process::ExitStatus,
+    text: JoinHandle<String>,
+) -> Result<serde_json::Value, String> {
+    let text = text.await.map_err(|e| e.to_string())?;
+    text.lines()
+        .rev()
+        .find_map(|line| serde_json::from_str(line).ok())
+        .ok_or_else(|| format!("load ({status}) printed no JSON summary: {text}"))
 }

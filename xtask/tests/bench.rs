@@ -102,3 +102,27 @@ async fn a_short_bench_measures_every_variant_and_accounts_for_every_span() {
     }
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `load --duration 0` would run until Ctrl-C: such a bench is refused before anything
+/// starts, with one line naming the flag.
+#[tokio::test]
+async fn a_duration_under_a_second_is_refused_at_once() {
+    for flag in ["--cpu-duration", "--step-duration", "--hold-duration"] {
+        let output = tokio::time::timeout(
+            Duration::from_secs(30),
+            Command::new(env!("CARGO_BIN_EXE_xtask"))
+                .args(["bench", "--bin-dir", "/nonexistent", flag, "0s"])
+                .stdin(Stdio::null())
+                .output(),
+        )
+        .await
+        .expect("refused at once")
+        .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{flag} must be at least 1s")),
+            "{flag}: {stderr}"
+        );
+    }
+}

@@ -23,7 +23,6 @@ use std::{
 
 use serde_json::Value;
 use tokio::{
-    io::AsyncReadExt as _,
     process::Child,
     signal::unix::{SignalKind, signal},
     time::Instant,
@@ -32,10 +31,10 @@ use tokio::{
 use crate::{
     compose::Compose,
     system::{
-        Collector, Setup, cpu_ticks, free_ports, pid, rss_kb, settle, spans_per_answer,
-        spawn_service,
+        Collector, Setup, cpu_ticks, free_ports, load_summary, pid, rss_kb, service_env, settle,
+        spans_per_answer, spawn_service, start_load,
     },
-    up::{Database, isolated_command, local_database_url, prepare_database, stop, wait_ready},
+    up::{Database, prepare_database, stop, wait_ready},
 };
 
 #[derive(Debug, clap::Args)]
@@ -200,6 +199,16 @@ pub async fn run(options: Options) -> Result<(), String> {
     if options.rounds == 0 {
         return Err("--rounds must be at least 1".to_owned());
     }
+    for (name, value) in [
+        ("--cpu-duration", options.cpu_duration),
+        ("--step-duration", options.step_duration),
+        ("--hold-duration", options.hold_duration),
+    ] {
+        // `load --duration 0` runs until Ctrl-C: a bench that never ends.
+        if value < Duration::from_secs(1) {
+            return Err(format!("{name} must be at least 1s"));
+        }
+    }
     let Setup {
         compose,
         root,
@@ -280,16 +289,7 @@ impl Stack {
         collector.start().await?;
         let endpoint = format!("http://{}", collector.grpc);
         let env = |service: &str, port: u16| -> Result<BTreeMap<String, String>, String> {
-            let mut env = compose.environment(service)?;
-            for (key, value) in env.iter_mut() {
-                *value = match key.as_str() {
-                    "DATABASE_URL" => local_database_url(value, server)?,
-                    "LISTEN_ADDR" => format!("127.0.0.1:{port}"),
-                    "USERS_URL" => format!("http://127.0.0.1:{users_port}"),
-                    "OTEL_EXPORTER_OTLP_ENDPOINT" => endpoint.clone(),
-                    _ => continue,
-                };
-            }
+            let mut env = service_env(compose, service, server, [port, users_port], &endpoint)?;
             for (key, value) in VARIANTS[variant].env {
                 env.insert((*key).to_owned(), (*value).to_owned());
             }
@@ -362,36 +362,19 @@ impl Stack {
     ) -> Result<&Run, String> {
         self.close().await?;
         let (ticks, spans, roots) = self.snapshot()?;
-        // Only the services' spans are counted: load's own would blur expected vs received,
-        // and load sends no traceparent, so orders' sampler decides alone.
-        let env = BTreeMap::from([("OTEL_SDK_DISABLED".to_owned(), "true".to_owned())]);
-        let mut load = isolated_command(&bin_dir.join("load"), &env)
-            .args([
-                "--target",
-                &self.orders_url,
-                "--rate",
-                &format!("{rate:.0}"),
-            ])
-            .args(["--duration", &format!("{}ms", duration.as_millis())])
-            .args([
-                "--path",
-                if kind == Kind::Ceiling {
-                    "/healthz"
-                } else {
-                    "/orders/{id}"
-                },
-            ])
-            .args(["--output", "json", "--slowest", "0", "--timeout", "2s"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("start load: {e}"))?;
-        let mut stdout = load.stdout.take().expect("piped");
-        let text = tokio::spawn(async move {
-            let mut text = String::new();
-            let _ = stdout.read_to_string(&mut text).await;
-            text
-        });
+        let path = if kind == Kind::Ceiling {
+            "/healthz"
+        } else {
+            "/orders/{id}"
+        };
+        let args = [
+            format!("--rate={rate:.0}"),
+            format!("--duration={}ms", duration.as_millis()),
+            format!("--path={path}"),
+            "--slowest=0".to_owned(),
+            "--timeout=2s".to_owned(),
+        ];
+        let (mut load, text) = start_load(bin_dir, &self.orders_url, &args, Stdio::null())?;
         let mut rss = [0u64; 2];
         let mut ticker = tokio::time::interval(Duration::from_millis(250));
         let status = loop {
@@ -404,12 +387,7 @@ impl Stack {
                 }
             }
         };
-        let text = text.await.map_err(|e| e.to_string())?;
-        let summary: Value = text
-            .lines()
-            .rev()
-            .find_map(|line| serde_json::from_str(line).ok())
-            .ok_or_else(|| format!("load ({status}) printed no JSON summary: {text}"))?;
+        let summary = load_summary(status, text).await?;
         self.ended = Instant::now();
         let mut run = parse_summary(&summary, self.variant, rate);
         run.kind = kind;
