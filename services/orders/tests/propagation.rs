@@ -202,3 +202,73 @@ async fn an_unsampled_request_stays_unsampled_in_users_and_a_sampled_one_is_whol
         trace.trace_id
     );
 }
+
+/// Orders decides each new trace before building any span (request.rs in telemetry): an
+/// unsampled request gets no span at all, yet its context still reaches users, which would
+/// sample any trace it starts itself. The decision is the sampler's on the trace id the
+/// trace ends up with, and it is made once: deciding again on another id would keep only a
+/// quarter of the traces at a ratio of one half.
+#[tokio::test]
+async fn a_new_trace_is_sampled_once_by_ratio_on_its_own_trace_id() {
+    use opentelemetry::trace::{SpanKind, TraceId};
+    use opentelemetry_sdk::trace::{Sampler, SamplingDecision, ShouldSample as _};
+
+    const REQUESTS: usize = 200;
+    let mut stack = Stack::start_with(
+        &[("OTEL_TRACES_SAMPLER", "parentbased_always_on".to_owned())],
+        &[
+            ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio".to_owned()),
+            ("OTEL_TRACES_SAMPLER_ARG", "0.5".to_owned()),
+        ],
+    )
+    .await;
+    let ratio = Sampler::TraceIdRatioBased(0.5);
+    let url = format!("{}/orders/3", stack.orders.url());
+    let mut sampled = Vec::new();
+    for _ in 0..REQUESTS {
+        let answer = get(&stack.client, &url, &[]).await;
+        assert_eq!(answer.status, 200);
+        let trace = answer.trace.expect("a traceresponse, sampled or not");
+        let id = TraceId::from_hex(&trace.trace_id).expect("a hex trace id");
+        let decision = ratio
+            .should_sample(None, id, "", &SpanKind::Server, &[], &[])
+            .decision;
+        let expected = if decision == SamplingDecision::RecordAndSample {
+            "01"
+        } else {
+            "00"
+        };
+        assert_eq!(trace.flags, expected, "trace {}", trace.trace_id);
+        if expected == "01" {
+            sampled.push(trace.trace_id);
+        }
+    }
+    // Binomial(200, 0.5): 100 +- 7. Decided twice it would be 50 +- 6.
+    assert!(
+        (75..=125).contains(&sampled.len()),
+        "{} of {REQUESTS} sampled at a ratio of 0.5",
+        sampled.len()
+    );
+
+    stack.shutdown().await;
+    let spans = stack.receiver.spans();
+    for id in &sampled {
+        for service in ["orders", "users"] {
+            assert!(
+                spans
+                    .iter()
+                    .any(|s| &s.trace_id == id && s.service_name == service),
+                "sampled trace {id} has no span from {service}"
+            );
+        }
+    }
+    let stray: Vec<String> = spans
+        .iter()
+        .filter(|s| !sampled.contains(&s.trace_id))
+        .map(|s| format!("{} {} trace={}", s.service_name, s.name, s.trace_id))
+        .collect();
+    assert!(
+        stray.is_empty(),
+        "spans outside the sampled traces: {stray:#?}"
+    );
+}

@@ -1,6 +1,7 @@
 //! The traced HTTP client: reqwest-middleware with reqwest-retry, then reqwest-tracing,
 //! which creates a client span per try and injects `traceparent`/`baggage` through the
-//! global propagator. Retries sit outside the tracing middleware on purpose: every try is
+//! global propagator (inside an unsampled request, which has no spans, the request's own
+//! context is injected instead: request.rs). Retries sit outside the tracing middleware on purpose: every try is
 //! its own span in Jaeger, with `http.request.resend_count` from the second on.
 
 use std::time::Duration;
@@ -39,6 +40,7 @@ pub fn http_client() -> ClientWithMiddleware {
             TransientFailures,
         ))
         .with(TracingMiddleware::<ClientSpanBackend>::new())
+        .with(crate::request::InjectUnsampled)
         .build()
 }
 
@@ -107,9 +109,6 @@ impl ReqwestOtelSpanBackend for ClientSpanBackend {
         }
     }
 }
-
-/// The target of [`client_span`]'s spans: they always reach the OpenTelemetry layer.
-pub(crate) const SPAN_TARGET: &str = module_path!();
 
 /// An HTTP client span with the semantic-convention attributes; for callers that drive
 /// reqwest themselves (the load generator), the same span the middleware creates.

@@ -12,10 +12,7 @@ use opentelemetry_sdk::{
 };
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{
-    EnvFilter, Layer as _,
-    filter::{FilterExt as _, Targets},
-    fmt::MakeWriter,
-    layer::SubscriberExt as _,
+    EnvFilter, Layer as _, filter::Targets, fmt::MakeWriter, layer::SubscriberExt as _,
     util::SubscriberInitExt as _,
 };
 
@@ -23,9 +20,9 @@ use crate::{
     baggage::W3cBaggage,
     config::{LogFormat, Protocol, SamplerConfig, TelemetryConfig},
     export::HoldingExporter,
-    logs::TraceIdFormat,
+    logs::{LogFilter, TraceIdFormat},
     propagation::W3cTraceContext,
-    request::SkipUnsampled,
+    request::{RequestFilter, RequestIds, Sampling},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -113,7 +110,7 @@ pub fn subscriber<W>(
     tracer: Option<SdkTracer>,
     writer: W,
     ansi: bool,
-) -> Result<impl tracing::Subscriber + Send + Sync + 'static, InitError>
+) -> Result<Box<dyn tracing::Subscriber + Send + Sync + 'static>, InitError>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
@@ -126,29 +123,34 @@ where
             LogFormat::Text => fmt.event_format(TraceIdFormat::text()).boxed(),
             LogFormat::Json => fmt.event_format(TraceIdFormat::json()).boxed(),
         }
-        .with_filter(filter)
+        .with_filter(LogFilter(filter))
     };
+    let registry = tracing_subscriber::registry().with(log_layer);
 
-    let otel_layer = tracer.map(|tracer| {
-        tracing_opentelemetry::layer()
-            .with_tracer(tracer)
-            .with_location(false)
-            .with_threads(false)
-            .with_level(false)
-            .with_target(false)
-            // Measured with `cargo xtask bench`: timing every enter and exit for
-            // busy_ns/idle_ns (attributes no convention defines), and attaching the span's
-            // OpenTelemetry context on every poll of an instrumented future, were most of
-            // what a span cost. Nothing here reads `Context::current()`: propagation and
-            // the log lines take the context from the tracing span itself.
-            .with_tracked_inactivity(false)
-            .with_context_activation(false)
-            .with_filter(span_filter().and(SkipUnsampled))
-    });
-
-    Ok(tracing_subscriber::registry()
-        .with(log_layer)
-        .with(otel_layer))
+    // Two subscriber types rather than an `Option` layer: a `None` layer wants every
+    // callsite (`Interest::always`), which turns the log layer's `never`s into
+    // `sometimes` and so builds every span and asks about every event, for nobody.
+    let Some(tracer) = tracer else {
+        return Ok(Box::new(registry));
+    };
+    let otel_layer = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_level(false)
+        .with_target(false)
+        // Measured with `cargo xtask bench`: timing every enter and exit for
+        // busy_ns/idle_ns (attributes no convention defines), and attaching the span's
+        // OpenTelemetry context on every poll of an instrumented future, were most of
+        // what a span cost. Nothing here reads `Context::current()`: propagation and
+        // the log lines take the context from the tracing span or the request.
+        .with_tracked_inactivity(false)
+        .with_context_activation(false)
+        .with_filter(RequestFilter(span_filter()));
+    Ok(Box::new(Sampling::new(
+        Box::new(registry.with(otel_layer)),
+        sampler(config.sampler),
+    )))
 }
 
 /// What reaches the OpenTelemetry layer, independent of `RUST_LOG` (a `warn` log level must
@@ -208,6 +210,7 @@ where
     SdkTracerProvider::builder()
         .with_span_processor(processor)
         .with_sampler(sampler(config.sampler))
+        .with_id_generator(RequestIds::default())
         .with_resource(resource)
         .build()
 }

@@ -1,59 +1,410 @@
-//! What the server span decided for the request being handled, known to everything that
-//! runs inside it without asking the tracing stack again:
+//! Head sampling, decided once per request by the server layer before any span is built,
+//! and what that decision means for everything that runs inside the request.
 //!
-//! - whether it is sampled. Inside an unsampled request the spans the service makes never
-//!   reach the OpenTelemetry layer ([`SkipUnsampled`]). The parent-based sampler would drop
-//!   them anyway, but only after tracing-opentelemetry had built each one (a builder, its
-//!   attributes, then a non-recording span): with 10% head sampling that was most of what
-//!   tracing cost (`cargo xtask bench`, docs/benchmarks.md). Two kinds still go through:
-//!   the server span, which made the decision, and client spans, whose context carries the
-//!   trace, unsampled flag included, to the next service; without them a callee would start
-//!   a trace of its own.
-//! - its trace and span ids, for the log lines written inside it (logs.rs). Reading them
-//!   off the current tracing span from inside the log layer would start OpenTelemetry spans
-//!   in the middle of dispatching an event.
+//! With 10% head sampling, nine requests in ten are not sampled; yet with a span built for
+//! each operation and only then dropped by the sampler, such a request cost almost as much
+//! as a sampled one (`cargo xtask bench`, docs/benchmarks.md). So the server layer asks
+//! the tracer provider's own sampler first ([`Sampling::decide`]). An unsampled
+//! request gets no span at all, in the OpenTelemetry layer or elsewhere: it only carries
+//! its context, an unsampled span context under the caller's trace, which
+//!
+//! - the traced client injects into calls to other services ([`InjectUnsampled`]), so a
+//!   callee continues the same trace, unsampled too, instead of starting one of its own;
+//! - the log lines written inside the request carry (logs.rs).
+//!
+//! A sampled request is traced as before, by tracing-opentelemetry and the SDK, which ask
+//! the same sampler again and get the same answer: it depends only on the parent and the
+//! trace id, and for a new trace the server layer hands the SDK the trace id it decided on
+//! ([`RequestIds`]).
 
-use std::future::Future;
+use std::{cell::Cell, future::Future};
 
-use opentelemetry::trace::SpanContext;
-use tracing::{Metadata, subscriber::Interest};
-use tracing_subscriber::layer::{Context, Filter};
+use opentelemetry::{
+    Context,
+    trace::{SpanContext, SpanId, SpanKind, TraceContextExt as _, TraceFlags, TraceId},
+};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample as _,
+};
+use std::any::TypeId;
+
+use tracing::{
+    Dispatch, Event, Metadata, Subscriber,
+    level_filters::LevelFilter,
+    span::{Attributes, Id, Record},
+    subscriber::Interest,
+};
+use tracing_subscriber::{
+    filter::Targets,
+    layer::{Context as LayerContext, Filter},
+};
 
 tokio::task_local! {
-    static REQUEST: SpanContext;
+    /// The context of the request being handled: its server span's, or for an unsampled
+    /// request the span context the server layer made for it, with the caller's baggage.
+    static REQUEST: Context;
 }
 
-/// Runs a request's handling with its server span's context known to what runs inside.
-pub(crate) async fn scope<F: Future>(server_span: SpanContext, handling: F) -> F::Output {
-    REQUEST.scope(server_span, handling).await
+/// Runs a request's handling with its context known to what runs inside.
+pub(crate) async fn scope<F: Future>(cx: Context, handling: F) -> F::Output {
+    REQUEST.scope(cx, handling).await
 }
 
-/// The server span's context of the request being handled on this task, if any.
+/// The span context of the request being handled on this task, if any.
 pub(crate) fn current() -> Option<SpanContext> {
-    REQUEST.try_with(SpanContext::clone).ok()
+    REQUEST.try_with(|cx| cx.span().span_context().clone()).ok()
 }
 
-/// The OpenTelemetry layer's filter for the above. Outside a request (start-up, the load
-/// generator, a spawned task) every span goes through and the sampler decides as usual.
-pub(crate) struct SkipUnsampled;
+/// The context to send with calls made inside an unsampled request, which have no span.
+fn unsampled() -> Option<Context> {
+    REQUEST
+        .try_with(|cx| {
+            let span = cx.span();
+            let sc = span.span_context();
+            (sc.is_valid() && !sc.is_sampled()).then(|| cx.clone())
+        })
+        .ok()
+        .flatten()
+}
 
-impl SkipUnsampled {
-    fn decides(metadata: &Metadata<'_>) -> bool {
-        metadata.is_span() && metadata.target() != crate::client::SPAN_TARGET
+fn request_is_sampled() -> bool {
+    REQUEST
+        .try_with(|cx| cx.span().span_context().is_sampled())
+        .unwrap_or(true)
+}
+
+/// What the server layer does with a request.
+pub(crate) enum Decision {
+    /// No span: the request runs with this context.
+    Unsampled(Context),
+    /// A server span, started with this trace id when it begins a trace.
+    Traced { new_trace_id: Option<TraceId> },
+}
+
+/// The subscriber when tracing is on: every layer, behind one check that a span inside an
+/// unsampled request is not built at all, and the head sampler the server layer asks
+/// first. A per-layer filter cannot do the former: it keeps a span from its own layer,
+/// but the registry still builds the span, stores it and tracks every enter and exit
+/// (callgrind: a third of what an unsampled request still cost). The server layer finds
+/// the sampler through the subscriber (`Dispatch::downcast_ref`): no global, and with
+/// `OTEL_SDK_DISABLED=true` there is none, so no request is traced.
+pub(crate) struct Sampling {
+    inner: Box<dyn Subscriber + Send + Sync>,
+    sampler: Sampler,
+    ids: RandomIdGenerator,
+}
+
+impl Sampling {
+    pub(crate) fn new(inner: Box<dyn Subscriber + Send + Sync>, sampler: Sampler) -> Self {
+        Self {
+            inner,
+            sampler,
+            ids: RandomIdGenerator::default(),
+        }
+    }
+
+    /// The SDK's own decision for a server span under `parent` (see `SdkTracer`'s
+    /// `build_with_context`, which this mirrors), made before the span exists.
+    pub(crate) fn decide(&self, parent: &Context) -> Decision {
+        let continues = parent.has_active_span();
+        let trace_id = if continues {
+            parent.span().span_context().trace_id()
+        } else {
+            self.ids.new_trace_id()
+        };
+        let result =
+            self.sampler
+                .should_sample(Some(parent), trace_id, "", &SpanKind::Server, &[], &[]);
+        match result.decision {
+            SamplingDecision::Drop => {
+                let sc = SpanContext::new(
+                    trace_id,
+                    self.ids.new_span_id(),
+                    TraceFlags::default(),
+                    false,
+                    result.trace_state,
+                );
+                Decision::Unsampled(parent.with_remote_span_context(sc))
+            }
+            SamplingDecision::RecordOnly | SamplingDecision::RecordAndSample => Decision::Traced {
+                new_trace_id: (!continues).then_some(trace_id),
+            },
+        }
     }
 }
 
-impl<S> Filter<S> for SkipUnsampled {
-    fn enabled(&self, metadata: &Metadata<'_>, _: &Context<'_, S>) -> bool {
-        !Self::decides(metadata) || REQUEST.try_with(SpanContext::is_sampled).unwrap_or(true)
+/// Everything but `register_callsite` and `enabled` is the inner subscriber's.
+impl Subscriber for Sampling {
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        self.inner.on_register_dispatch(subscriber);
     }
 
-    fn callsite_enabled(&self, _: &'static Metadata<'static>) -> Interest {
-        // Decided per request, so never cached per callsite; and for events too, though it
-        // always lets them through: with one callsite cached as `always` among per-layer
-        // filters, a filter state left behind by an unrelated `enabled` check (sqlx asks
-        // `log` whether to log each query) makes the next event vanish from the log layer
-        // (tokio-rs/tracing#2519). Asked every time, every filter's state is fresh.
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        let interest = self.inner.register_callsite(metadata);
+        if metadata.is_span() && interest.is_always() {
+            Interest::sometimes()
+        } else {
+            interest
+        }
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>) -> bool {
+        (!metadata.is_span() || request_is_sampled()) && self.inner.enabled(metadata)
+    }
+
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        self.inner.max_level_hint()
+    }
+
+    fn new_span(&self, span: &Attributes<'_>) -> Id {
+        self.inner.new_span(span)
+    }
+
+    fn record(&self, span: &Id, values: &Record<'_>) {
+        self.inner.record(span, values);
+    }
+
+    fn record_follows_from(&self, span: &Id, follows: &Id) {
+        self.inner.record_follows_from(span, follows);
+    }
+
+    fn event_enabled(&self, event: &Event<'_>) -> bool {
+        self.inner.event_enabled(event)
+    }
+
+    fn event(&self, event: &Event<'_>) {
+        self.inner.event(event);
+    }
+
+    fn enter(&self, span: &Id) {
+        self.inner.enter(span);
+    }
+
+    fn exit(&self, span: &Id) {
+        self.inner.exit(span);
+    }
+
+    fn clone_span(&self, id: &Id) -> Id {
+        self.inner.clone_span(id)
+    }
+
+    fn try_close(&self, id: Id) -> bool {
+        self.inner.try_close(id)
+    }
+
+    fn current_span(&self) -> tracing_core::span::Current {
+        self.inner.current_span()
+    }
+
+    unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
+        if id == TypeId::of::<Self>() {
+            return Some(self as *const Self as *const ());
+        }
+        // SAFETY: forwarded as is; the inner subscriber answers for its own types.
+        unsafe { self.inner.downcast_raw(id) }
+    }
+}
+
+/// The OpenTelemetry layer's filter: the span targets it takes, independent of `RUST_LOG`.
+pub(crate) struct RequestFilter(pub(crate) Targets);
+
+impl<S> Filter<S> for RequestFilter {
+    fn enabled(&self, metadata: &Metadata<'_>, _: &LayerContext<'_, S>) -> bool {
+        self.0.would_enable(metadata.target(), metadata.level())
+    }
+
+    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
+        if !self.0.would_enable(metadata.target(), metadata.level()) {
+            return Interest::never();
+        }
+        // Never cached as `always`, events included: with one callsite cached as `always`
+        // among per-layer filters, a filter state left behind by an unrelated `enabled`
+        // check (sqlx asks `log` whether to log each query) makes the next event vanish
+        // from the log layer (tokio-rs/tracing#2519). Asked every time, every filter's
+        // state is fresh.
         Interest::sometimes()
+    }
+}
+
+thread_local! {
+    static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
+}
+
+/// Starts a server span (`start` builds it) with the trace id its sampling was decided on.
+pub(crate) fn with_trace_id<R>(trace_id: Option<TraceId>, start: impl FnOnce() -> R) -> R {
+    NEXT_TRACE_ID.set(trace_id);
+    let started = start();
+    NEXT_TRACE_ID.set(None);
+    started
+}
+
+/// The tracer provider's id generator: random ids, but for a new trace begun by the server
+/// layer, the trace id it already drew and decided on.
+#[derive(Debug, Default)]
+pub(crate) struct RequestIds(RandomIdGenerator);
+
+impl IdGenerator for RequestIds {
+    fn new_trace_id(&self) -> TraceId {
+        NEXT_TRACE_ID
+            .take()
+            .unwrap_or_else(|| self.0.new_trace_id())
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        self.0.new_span_id()
+    }
+}
+
+/// The traced client's last middleware: a call made inside an unsampled request has no
+/// client span for reqwest-tracing to inject, so the request's own context is sent.
+pub(crate) struct InjectUnsampled;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for InjectUnsampled {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        if extensions
+            .get::<reqwest_tracing::DisableOtelPropagation>()
+            .is_none()
+            && let Some(cx) = unsampled()
+        {
+            crate::client::inject(&cx, request.headers_mut());
+        }
+        next.run(request, extensions).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+
+    use opentelemetry::trace::{TraceState, TracerProvider as _};
+    use opentelemetry_sdk::{
+        error::OTelSdkResult,
+        trace::{SpanData, SpanExporter},
+    };
+    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+    use super::*;
+    use crate::config::{
+        BatchConfig, DEFAULT_LOG_FILTER, LogFormat, Protocol, SamplerConfig, TelemetryConfig,
+    };
+
+    #[derive(Debug, Clone, Default)]
+    struct Count(Arc<AtomicUsize>);
+
+    impl SpanExporter for Count {
+        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
+            self.0.fetch_add(batch.len(), Ordering::Relaxed);
+            Ok(())
+        }
+    }
+
+    fn caller(flags: TraceFlags) -> Context {
+        Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736_u128),
+            SpanId::from(0x00f0_67aa_0ba9_02b7_u64),
+            flags,
+            true,
+            TraceState::default(),
+        ))
+    }
+
+    fn decide(parent: &Context) -> Decision {
+        tracing::dispatcher::get_default(|dispatch| {
+            dispatch
+                .downcast_ref::<Sampling>()
+                .expect("the sampling subscriber")
+                .decide(parent)
+        })
+    }
+
+    /// The spans a request makes inside the server span, as a service makes them.
+    fn inner_spans() -> [tracing::Span; 2] {
+        let url = reqwest::Url::parse("http://users:8081/users/1").expect("a URL");
+        [
+            tracing::info_span!("fetch-order", order.id = 1),
+            crate::client::client_span("GET", &url),
+        ]
+    }
+
+    #[tokio::test]
+    async fn an_unsampled_request_builds_no_span_and_a_sampled_one_builds_them_all() {
+        let config = TelemetryConfig {
+            sdk_disabled: false,
+            service_name: "test".to_owned(),
+            service_version: "0".to_owned(),
+            protocol: Protocol::Grpc,
+            sampler: SamplerConfig::ParentBasedAlwaysOn,
+            log_format: LogFormat::Text,
+            log_filter: DEFAULT_LOG_FILTER.to_owned(),
+            batch: BatchConfig {
+                max_queue_size: 2048,
+                max_export_batch_size: 512,
+            },
+        };
+        let exported = Count::default();
+        let provider = crate::provider_with(&config, exported.clone());
+        let tracer = provider.tracer("test");
+        let subscriber = crate::subscriber(&config, Some(tracer), std::io::sink, false)
+            .expect("the default log filter parses");
+        let _default = tracing::subscriber::set_default(subscriber);
+
+        let parent = caller(TraceFlags::default());
+        let Decision::Unsampled(cx) = decide(&parent) else {
+            panic!("an unsampled caller's request is not sampled");
+        };
+        let sc = cx.span().span_context().clone();
+        assert_eq!(sc.trace_id(), parent.span().span_context().trace_id());
+        assert!(sc.is_valid() && !sc.is_sampled());
+        scope(cx, async {
+            for span in inner_spans() {
+                assert!(span.is_disabled(), "{span:?} was built");
+            }
+            assert_eq!(
+                unsampled().map(|cx| cx.span().span_context().clone()),
+                Some(sc)
+            );
+        })
+        .await;
+
+        let Decision::Traced { new_trace_id: None } = decide(&caller(TraceFlags::SAMPLED)) else {
+            panic!("a sampled caller's request is traced, in the caller's trace");
+        };
+        let server = tracing::info_span!("HTTP request");
+        let _ = server.set_parent(caller(TraceFlags::SAMPLED));
+        let cx = server.context();
+        assert!(cx.span().span_context().is_sampled());
+        scope(cx, async {
+            for span in inner_spans() {
+                assert!(!span.is_disabled(), "{span:?} was not built");
+            }
+            assert!(unsampled().is_none());
+        })
+        .await;
+        drop(server);
+        provider.force_flush().expect("flush");
+        assert_eq!(
+            exported.0.load(Ordering::Relaxed),
+            3,
+            "server, fetch-order, client"
+        );
+    }
+
+    #[test]
+    fn a_new_trace_starts_with_the_trace_id_it_was_decided_on_and_only_that_one() {
+        let ids = RequestIds::default();
+        let decided = TraceId::from(42_u128);
+        assert_eq!(with_trace_id(Some(decided), || ids.new_trace_id()), decided);
+        // Not taken (the span continued a trace): not left for the next new trace either.
+        with_trace_id(Some(decided), || ());
+        assert_ne!(ids.new_trace_id(), decided);
     }
 }

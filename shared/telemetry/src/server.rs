@@ -1,5 +1,6 @@
-//! Server spans for axum: one span per request, continuing the caller's trace, named by the
-//! matched route, with HTTP semantic-convention attributes and a `traceresponse` header.
+//! Server spans for axum: one span per sampled request, continuing the caller's trace, named
+//! by the matched route, with HTTP semantic-convention attributes; a `traceresponse` header
+//! on every traced answer, sampled or not (request.rs says why an unsampled one has no span).
 
 use std::{borrow::Cow, net::SocketAddr};
 
@@ -10,12 +11,14 @@ use axum::{
     response::Response,
 };
 use opentelemetry::{
-    global,
-    trace::{SpanContext, TraceContextExt as _},
+    Context, global,
+    trace::{SpanContext, TraceContextExt as _, TraceId},
 };
 use opentelemetry_http::HeaderExtractor;
 use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+use crate::request::{Decision, Sampling};
 
 /// Health probes run every few seconds from compose and would drown real traces in Jaeger.
 pub const UNTRACED_PATHS: [&str; 2] = ["/healthz", "/readyz"];
@@ -35,11 +38,41 @@ pub struct ErrorDescription {
 /// `axum::middleware::from_fn(telemetry::server::trace_http)`, added with `Router::layer`
 /// so that `MatchedPath` is known (axum applies such layers per route).
 pub async fn trace_http(request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    if UNTRACED_PATHS.contains(&path) {
+    if UNTRACED_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
+    let tracing = tracing::dispatcher::get_default(|dispatch| dispatch.is::<Sampling>());
+    if !tracing {
+        // OTEL_SDK_DISABLED=true: no OpenTelemetry layer, nothing to trace or propagate.
+        return next.run(request).await;
+    }
+    let parent = global::get_text_map_propagator(|propagator| {
+        propagator.extract(&HeaderExtractor(request.headers()))
+    });
+    let decision = tracing::dispatcher::get_default(|dispatch| {
+        dispatch
+            .downcast_ref::<Sampling>()
+            .map(|filter| filter.decide(&parent))
+    });
+    match decision {
+        None => next.run(request).await,
+        Some(Decision::Unsampled(cx)) => {
+            let traceresponse = traceresponse(cx.span().span_context());
+            let response = crate::request::scope(cx, next.run(request)).await;
+            with_traceresponse(response, traceresponse)
+        }
+        Some(Decision::Traced { new_trace_id }) => {
+            traced(request, next, parent, new_trace_id).await
+        }
+    }
+}
 
+async fn traced(
+    request: Request,
+    next: Next,
+    parent: Context,
+    new_trace_id: Option<TraceId>,
+) -> Response {
     let method = request.method().as_str().to_owned();
     let route = request
         .extensions()
@@ -60,7 +93,7 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
         otel.kind = "server",
         http.request.method = method,
         http.route = route,
-        url.path = path,
+        url.path = request.uri().path(),
         url.scheme = "http",
         client.address = client,
         network.protocol.version = protocol_version(&request),
@@ -69,16 +102,13 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
         otel.status_code = Empty,
         otel.status_description = Empty,
     );
-    let parent = global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(request.headers()))
-    });
-    // Only fails when no OpenTelemetry layer is installed (OTEL_SDK_DISABLED=true).
+    // Only fails when no OpenTelemetry layer is installed, which `trace_http` ruled out.
     let _ = span.set_parent(parent);
-    let span_context = span.context().span().span_context().clone();
-    let traceresponse = traceresponse(&span_context);
+    let cx = crate::request::with_trace_id(new_trace_id, || span.context());
+    let traceresponse = traceresponse(cx.span().span_context());
 
-    let handling = crate::request::scope(span_context, next.run(request));
-    let mut response = handling.instrument(span.clone()).await;
+    let handling = crate::request::scope(cx, next.run(request));
+    let response = handling.instrument(span.clone()).await;
 
     let status = response.status();
     span.record("http.response.status_code", i64::from(status.as_u16()));
@@ -94,7 +124,11 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
         span.record("otel.status_code", "ERROR");
         span.record("otel.status_description", message);
     }
-    if let Some(value) = traceresponse {
+    with_traceresponse(response, traceresponse)
+}
+
+fn with_traceresponse(mut response: Response, value: Option<HeaderValue>) -> Response {
+    if let Some(value) = value {
         response.headers_mut().insert(TRACERESPONSE.clone(), value);
     }
     response
@@ -115,11 +149,10 @@ fn traceresponse(sc: &SpanContext) -> Option<HeaderValue> {
     if !sc.is_valid() {
         return None;
     }
-    let value = format!(
-        "00-{}-{}-{:02x}",
+    let value = crate::propagation::format_traceparent(
         sc.trace_id(),
         sc.span_id(),
-        sc.trace_flags().to_u8()
+        sc.trace_flags().to_u8(),
     );
     HeaderValue::from_str(&value).ok()
 }
