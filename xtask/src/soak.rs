@@ -92,9 +92,15 @@ async fn run_with(
     let env = |service: &str, port: u16| {
         service_env(compose, service, &server, [port, users_port], &endpoint)
     };
-    let mut users = spawn_service(bin_dir, "users", &env("users", users_port)?, log_dir)?;
+    let mut users = spawn_service(bin_dir, "users", &env("users", users_port)?, log_dir, None)?;
     wait_ready(&mut users, users_port).await?;
-    let mut orders = spawn_service(bin_dir, "orders", &env("orders", orders_port)?, log_dir)?;
+    let mut orders = spawn_service(
+        bin_dir,
+        "orders",
+        &env("orders", orders_port)?,
+        log_dir,
+        None,
+    )?;
     wait_ready(&mut orders, orders_port).await?;
     let orders_url = format!("http://127.0.0.1:{orders_port}");
     let pids = [pid(&orders)?, pid(&users)?];

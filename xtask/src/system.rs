@@ -210,21 +210,36 @@ impl Collector {
     }
 }
 
+/// Starts a service, under `valgrind --tool=callgrind` writing its counts to `callgrind`
+/// when that is given (`bench --instructions`).
 pub(crate) fn spawn_service(
     bin_dir: &Path,
     name: &str,
     env: &BTreeMap<String, String>,
     log_dir: &Path,
+    callgrind: Option<&Path>,
 ) -> Result<Child, String> {
     // A file, not the terminal: minutes of two services' logs would bury the report.
     let path = log_dir.join(format!("{name}.log"));
     let log = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let err = log.try_clone().map_err(|e| e.to_string())?;
-    isolated_command(&bin_dir.join(name), env)
+    let binary = bin_dir.join(name);
+    let mut command = match callgrind {
+        None => isolated_command(&binary, env),
+        Some(out) => {
+            let mut command = isolated_command(Path::new("valgrind"), env);
+            command
+                .arg("--tool=callgrind")
+                .arg(format!("--callgrind-out-file={}", out.display()))
+                .arg(&binary);
+            command
+        }
+    };
+    command
         .stdout(log)
         .stderr(err)
         .spawn()
-        .map_err(|e| format!("start {}: {e}", bin_dir.join(name).display()))
+        .map_err(|e| format!("start {}: {e}", binary.display()))
 }
 
 pub(crate) fn pid(child: &Child) -> Result<u32, String> {

@@ -11,6 +11,7 @@
 //! variant's next run (or the end): spans of a run's last batch arrive up to
 //! `OTEL_BSP_SCHEDULE_DELAY` after it, while the other variants run, and belong to it.
 
+mod instructions;
 mod plot;
 mod report;
 
@@ -78,6 +79,16 @@ pub struct Options {
     /// Only the CPU rounds: a quick before/after figure while profiling.
     #[arg(long)]
     pub cpu_only: bool,
+    /// Instead of timing anything: instructions per request of each variant, counted by
+    /// callgrind (valgrind), which the machine's other load does not change. Printed only.
+    #[arg(long, conflicts_with = "cpu_only")]
+    pub instructions: bool,
+    /// The rate of the counted run (callgrind slows a service some fifty times).
+    #[arg(long, default_value_t = 100.0)]
+    pub instructions_rate: f64,
+    /// How long the counted run lasts.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    pub instructions_duration: Duration,
     /// Skip the Criterion benchmark of the telemetry helpers.
     #[arg(long)]
     pub skip_criterion: bool,
@@ -191,6 +202,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         ("--start-rate", options.start_rate),
         ("--max-rate", options.max_rate),
         ("--p99-limit-ms", options.p99_limit_ms),
+        ("--instructions-rate", options.instructions_rate),
     ] {
         if value.is_nan() || value <= 0.0 {
             return Err(format!("{name} must be above 0"));
@@ -203,6 +215,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         ("--cpu-duration", options.cpu_duration),
         ("--step-duration", options.step_duration),
         ("--hold-duration", options.hold_duration),
+        ("--instructions-duration", options.instructions_duration),
     ] {
         // `load --duration 0` runs until Ctrl-C: a bench that never ends.
         if value < Duration::from_secs(1) {
@@ -222,6 +235,20 @@ pub async fn run(options: Options) -> Result<(), String> {
     // On Ctrl-C or SIGTERM the measuring stops where it is: dropping it kills the services
     // and `load` (their commands kill on drop), and the cluster goes below.
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    if options.instructions {
+        let counted = tokio::select! {
+            counted = instructions::measure(&compose, &database, &bin_dir, &log_dir, &options) => counted,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+            _ = sigterm.recv() => Err("interrupted".to_owned()),
+        };
+        cluster.destroy();
+        println!("{}", instructions::table(&counted?));
+        println!(
+            "bench: callgrind's files in {}",
+            log_dir.join("callgrind").display()
+        );
+        return Ok(());
+    }
     let measured = tokio::select! {
         measured = measure(&compose, &database, &bin_dir, &log_dir, &options) => measured,
         _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
@@ -283,6 +310,7 @@ impl Stack {
         bin_dir: &Path,
         log_dir: &Path,
         extra: &[(String, String)],
+        callgrind: Option<&Path>,
     ) -> Result<Self, String> {
         let [orders_port, users_port, grpc_port, http_port] = free_ports()?;
         let mut collector = Collector::new(grpc_port, http_port);
@@ -298,9 +326,25 @@ impl Stack {
         };
         let logs = log_dir.join(format!("variant-{variant}"));
         std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-        let mut users = spawn_service(bin_dir, "users", &env("users", users_port)?, &logs)?;
+        let callgrind =
+            |service: &str| callgrind.map(|dir| instructions::out_file(dir, variant, service));
+        let users_env = env("users", users_port)?;
+        let mut users = spawn_service(
+            bin_dir,
+            "users",
+            &users_env,
+            &logs,
+            callgrind("users").as_deref(),
+        )?;
         wait_ready(&mut users, users_port).await?;
-        let mut orders = spawn_service(bin_dir, "orders", &env("orders", orders_port)?, &logs)?;
+        let orders_env = env("orders", orders_port)?;
+        let mut orders = spawn_service(
+            bin_dir,
+            "orders",
+            &orders_env,
+            &logs,
+            callgrind("orders").as_deref(),
+        )?;
         wait_ready(&mut orders, orders_port).await?;
         let pids = [pid(&orders)?, pid(&users)?];
         // A batch leaves at the latest one schedule delay after its first span; a second
@@ -480,7 +524,7 @@ async fn measure(
     let mut stacks = Vec::new();
     for variant in 0..VARIANTS.len() {
         let extra = &options.service_env;
-        stacks.push(Stack::start(variant, compose, &server, bin_dir, log_dir, extra).await?);
+        stacks.push(Stack::start(variant, compose, &server, bin_dir, log_dir, extra, None).await?);
     }
     let per_answer = spans_per_answer(&stacks[0].orders_url, &stacks[0].collector.counts).await?;
     let idle_rss_kb = [0, 1, 2].map(|i| stacks[i].pids.map(|pid| rss_kb(pid).unwrap_or(0)));
