@@ -17,7 +17,7 @@
 //! trace id, and for a new trace the server layer hands the SDK the trace id it decided on
 //! ([`RequestIds`]).
 
-use std::{cell::Cell, future::Future};
+use std::{any::TypeId, cell::Cell, future::Future};
 
 use opentelemetry::{
     Context,
@@ -26,8 +26,6 @@ use opentelemetry::{
 use opentelemetry_sdk::trace::{
     IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, ShouldSample as _,
 };
-use std::any::TypeId;
-
 use tracing::{
     Dispatch, Event, Metadata, Subscriber,
     level_filters::LevelFilter,
