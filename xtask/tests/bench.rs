@@ -48,6 +48,9 @@ async fn a_short_bench_measures_every_variant_and_accounts_for_every_span() {
                 "0",
             ])
             .args(["--step-duration", "1s", "--hold-duration", "2s"])
+            // What "steady" means is the bench's business; here a slow step (debug builds,
+            // a busy machine) must not cut the search short.
+            .args(["--p99-limit-ms", "2000"])
             .arg("--report")
             .arg(&report_path)
             .arg("--bin-dir")
@@ -125,54 +128,4 @@ async fn a_duration_under_a_second_is_refused_at_once() {
             "{flag}: {stderr}"
         );
     }
-}
-
-/// The numbers a change can be judged by on a noisy machine: every variant counted under
-/// callgrind, per answered request, with tracing costing instructions (at any rate of
-/// sampling, exporting every span costs more than exporting none).
-#[tokio::test]
-async fn instructions_per_request_are_counted_for_every_variant_under_callgrind() {
-    let bin_dir = binaries::debug_binaries().await;
-    let output = tokio::time::timeout(
-        Duration::from_secs(300),
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["bench", "--instructions"])
-            .args(["--instructions-rate", "10", "--instructions-duration", "2s"])
-            .args(["--service-env", "OTEL_BSP_SCHEDULE_DELAY=500"])
-            .arg("--bin-dir")
-            .arg(&bin_dir)
-            .env_remove("DATABASE_URL")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the count ends within 300 s")
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "(valgrind must be installed)\n{stdout}\n{stderr}"
-    );
-    let both = |variant: &str| -> f64 {
-        let row: Vec<&str> = stdout
-            .lines()
-            .find(|l| l.starts_with(&format!("| {variant} |")))
-            .unwrap_or_else(|| panic!("no row for {variant}:\n{stdout}"))
-            .trim_matches('|')
-            .split('|')
-            .map(str::trim)
-            .collect();
-        assert!(row[1].parse::<u64>().unwrap() >= 15, "requests: {row:?}");
-        row[4].trim_end_matches('k').parse().unwrap()
-    };
-    let (full, tenth, none) = (
-        both("export 100%"),
-        both("export 10%"),
-        both("SDK disabled"),
-    );
-    assert!(none > 0.0, "{stdout}");
-    assert!(full > none && tenth > none, "{stdout}");
 }
