@@ -23,7 +23,6 @@ fn rows<'a>(report: &'a str, heading: &str, variant: &str) -> Vec<Vec<&'a str>> 
 
 #[tokio::test]
 async fn a_short_bench_measures_every_variant_and_accounts_for_every_span() {
-    let bin_dir = binaries::debug_binaries().await;
     let dir = std::env::temp_dir().join(format!("bench-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let report_path = dir.join("benchmarks.md");
@@ -34,36 +33,37 @@ async fn a_short_bench_measures_every_variant_and_accounts_for_every_span() {
     )
     .unwrap();
 
-    let output = tokio::time::timeout(
-        Duration::from_secs(180),
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["bench", "--skip-criterion", "--rounds", "1"])
-            .args(["--cpu-rate", "40", "--cpu-duration", "1s"])
-            .args([
-                "--start-rate",
-                "20",
-                "--max-rate",
-                "40",
-                "--bisections",
-                "0",
-            ])
-            .args(["--step-duration", "1s", "--hold-duration", "2s"])
+    let report_arg = report_path.to_str().expect("a UTF-8 temporary path");
+    let output = binaries::run_task(
+        &[
+            "bench",
+            "--skip-criterion",
+            "--rounds",
+            "1",
+            "--cpu-rate",
+            "40",
+            "--cpu-duration",
+            "1s",
+            "--start-rate",
+            "20",
+            "--max-rate",
+            "40",
+            "--bisections",
+            "0",
+            "--step-duration",
+            "1s",
+            "--hold-duration",
+            "2s",
             // What "steady" means is the bench's business; here a slow step (debug builds,
             // a busy machine) must not cut the search short.
-            .args(["--p99-limit-ms", "2000"])
-            .arg("--report")
-            .arg(&report_path)
-            .arg("--bin-dir")
-            .arg(&bin_dir)
-            .env_remove("DATABASE_URL")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
+            "--p99-limit-ms",
+            "2000",
+            "--report",
+            report_arg,
+        ],
+        Duration::from_secs(180),
     )
-    .await
-    .expect("the bench ends within 180 s")
-    .unwrap();
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
@@ -110,7 +110,12 @@ async fn a_short_bench_measures_every_variant_and_accounts_for_every_span() {
 /// starts, with one line naming the flag.
 #[tokio::test]
 async fn a_duration_under_a_second_is_refused_at_once() {
-    for flag in ["--cpu-duration", "--step-duration", "--hold-duration"] {
+    for flag in [
+        "--cpu-duration",
+        "--step-duration",
+        "--hold-duration",
+        "--instructions-duration",
+    ] {
         let output = tokio::time::timeout(
             Duration::from_secs(30),
             Command::new(env!("CARGO_BIN_EXE_xtask"))

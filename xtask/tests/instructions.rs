@@ -2,9 +2,7 @@
 //! its own: callgrind keeps a core busy, and the timed short bench (tests/bench.rs) must not
 //! share the machine with it (test binaries run one after another, a binary's tests at once).
 
-use std::{process::Stdio, time::Duration};
-
-use tokio::process::Command;
+use std::time::Duration;
 
 mod binaries;
 
@@ -13,24 +11,20 @@ mod binaries;
 /// sampling, exporting every span costs more than exporting none).
 #[tokio::test]
 async fn instructions_per_request_are_counted_for_every_variant_under_callgrind() {
-    let bin_dir = binaries::debug_binaries().await;
-    let output = tokio::time::timeout(
+    let output = binaries::run_task(
+        &[
+            "bench",
+            "--instructions",
+            "--instructions-rate",
+            "10",
+            "--instructions-duration",
+            "2s",
+            "--service-env",
+            "OTEL_BSP_SCHEDULE_DELAY=500",
+        ],
         Duration::from_secs(300),
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["bench", "--instructions"])
-            .args(["--instructions-rate", "10", "--instructions-duration", "2s"])
-            .args(["--service-env", "OTEL_BSP_SCHEDULE_DELAY=500"])
-            .arg("--bin-dir")
-            .arg(&bin_dir)
-            .env_remove("DATABASE_URL")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
     )
-    .await
-    .expect("the count ends within 300 s")
-    .unwrap();
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

@@ -1,9 +1,7 @@
 //! The soak command, shortened to seconds: both restarts happen, requests are answered, the
 //! services outlive them, and the report says so.
 
-use std::{process::Stdio, time::Duration};
-
-use tokio::process::Command;
+use std::time::Duration;
 
 mod binaries;
 
@@ -22,31 +20,19 @@ fn number(report: &str, label: &str, key: &str) -> u64 {
 
 #[tokio::test]
 async fn a_short_soak_restarts_postgres_and_the_receiver_and_the_services_survive() {
-    let bin_dir = binaries::debug_binaries().await;
-
-    let output = tokio::time::timeout(
+    let output = binaries::run_task(
+        &[
+            "soak",
+            "--duration",
+            "20s",
+            "--rate",
+            "50",
+            "--outage",
+            "3s",
+        ],
         Duration::from_secs(90),
-        Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args([
-                "soak",
-                "--duration",
-                "20s",
-                "--rate",
-                "50",
-                "--outage",
-                "3s",
-            ])
-            .arg("--bin-dir")
-            .arg(&bin_dir)
-            .env_remove("DATABASE_URL")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output(),
     )
-    .await
-    .expect("the soak ends within 90 s")
-    .unwrap();
+    .await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     let report = stdout
         .split("soak report\n")

@@ -1,8 +1,9 @@
 //! The traced HTTP client: reqwest-middleware with reqwest-retry, then reqwest-tracing,
 //! which creates a client span per try and injects `traceparent`/`baggage` through the
 //! global propagator (inside an unsampled request, which has no spans, the request's own
-//! context is injected instead: request.rs). Retries sit outside the tracing middleware on purpose: every try is
-//! its own span in Jaeger, with `http.request.resend_count` from the second on.
+//! context is injected instead: request.rs). Retries sit outside the tracing middleware on
+//! purpose: every try is its own span in Jaeger, with `http.request.resend_count` from the
+//! second on.
 
 use std::time::Duration;
 

@@ -3,8 +3,7 @@
 //!
 //! tracing-subscriber's own JSON format knows nothing of OpenTelemetry ids, and the
 //! json-subscriber crate pins other tracing-opentelemetry versions, so this small formatter
-//! reads the ids from the OpenTelemetry context that tracing-opentelemetry activates on
-//! span entry.
+//! takes the ids from the request being handled (request.rs), sampled or not.
 
 use std::fmt;
 

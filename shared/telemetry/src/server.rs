@@ -41,29 +41,25 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
     if UNTRACED_PATHS.contains(&request.uri().path()) {
         return next.run(request).await;
     }
-    let tracing = tracing::dispatcher::get_default(|dispatch| dispatch.is::<Sampling>());
-    if !tracing {
-        // OTEL_SDK_DISABLED=true: no OpenTelemetry layer, nothing to trace or propagate.
+    let decided = tracing::dispatcher::get_default(|dispatch| {
+        let sampling = dispatch.downcast_ref::<Sampling>()?;
+        let parent = global::get_text_map_propagator(|propagator| {
+            propagator.extract(&HeaderExtractor(request.headers()))
+        });
+        let decision = sampling.decide(&parent);
+        Some((parent, decision))
+    });
+    // None: OTEL_SDK_DISABLED=true, no OpenTelemetry layer, nothing to trace or propagate.
+    let Some((parent, decision)) = decided else {
         return next.run(request).await;
-    }
-    let parent = global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(request.headers()))
-    });
-    let decision = tracing::dispatcher::get_default(|dispatch| {
-        dispatch
-            .downcast_ref::<Sampling>()
-            .map(|filter| filter.decide(&parent))
-    });
+    };
     match decision {
-        None => next.run(request).await,
-        Some(Decision::Unsampled(cx)) => {
+        Decision::Unsampled(cx) => {
             let traceresponse = traceresponse(cx.span().span_context());
             let response = crate::request::scope(cx, next.run(request)).await;
             with_traceresponse(response, traceresponse)
         }
-        Some(Decision::Traced { new_trace_id }) => {
-            traced(request, next, parent, new_trace_id).await
-        }
+        Decision::Traced { new_trace_id } => traced(request, next, parent, new_trace_id).await,
     }
 }
 

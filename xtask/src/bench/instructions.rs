@@ -81,14 +81,11 @@ pub(crate) async fn measure(
             ));
         }
         stack.shut_down().await?;
-        let instructions = ["orders", "users"]
-            .map(|service| totals(&out_file(&out_dir, variant, service)))
-            .into_iter()
-            .collect::<Result<Vec<u64>, String>>()?;
+        let total = |service| totals(&out_file(&out_dir, variant, service));
         counts.push(Count {
             variant,
             answered,
-            instructions: [instructions[0], instructions[1]],
+            instructions: [total("orders")?, total("users")?],
         });
     }
     Ok(counts)

@@ -326,25 +326,19 @@ impl Stack {
         };
         let logs = log_dir.join(format!("variant-{variant}"));
         std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-        let callgrind =
-            |service: &str| callgrind.map(|dir| instructions::out_file(dir, variant, service));
-        let users_env = env("users", users_port)?;
-        let mut users = spawn_service(
-            bin_dir,
-            "users",
-            &users_env,
-            &logs,
-            callgrind("users").as_deref(),
-        )?;
+        let spawn = |service: &str, port: u16| {
+            let counts = callgrind.map(|dir| instructions::out_file(dir, variant, service));
+            spawn_service(
+                bin_dir,
+                service,
+                &env(service, port)?,
+                &logs,
+                counts.as_deref(),
+            )
+        };
+        let mut users = spawn("users", users_port)?;
         wait_ready(&mut users, users_port).await?;
-        let orders_env = env("orders", orders_port)?;
-        let mut orders = spawn_service(
-            bin_dir,
-            "orders",
-            &orders_env,
-            &logs,
-            callgrind("orders").as_deref(),
-        )?;
+        let mut orders = spawn("orders", orders_port)?;
         wait_ready(&mut orders, orders_port).await?;
         let pids = [pid(&orders)?, pid(&users)?];
         // A batch leaves at the latest one schedule delay after its first span; a second
