@@ -269,7 +269,7 @@ async fn each_request_is_the_root_of_a_trace_the_services_continue() {
             ("OTEL_SDK_DISABLED", "false".into()),
             (
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
-                stack.receiver.grpc_endpoint(),
+                stack.collector.grpc_endpoint(),
             ),
             ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
         ],
@@ -284,7 +284,7 @@ async fn each_request_is_the_root_of_a_trace_the_services_continue() {
     assert_eq!(count(&s["status_codes"]["200"]), 5, "{s}");
 
     let spans = stack
-        .receiver
+        .collector
         .wait_for(
             |spans| {
                 spans.iter().filter(|s| s.service_name == "load").count() == 5

@@ -72,7 +72,7 @@ async fn an_order_request_is_one_trace_across_both_services_and_the_database() {
     );
 
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(TRACE_ID, 7, WAIT)
         .await
         .unwrap();
@@ -200,7 +200,7 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_the_request_succeeds() {
         assert_ne!(trace_id, "00000000000000000000000000000000");
         assert_ne!(trace_id, TRACE_ID.to_string());
         let spans = stack
-            .receiver
+            .collector
             .wait_for_trace(&trace_id, 7, WAIT)
             .await
             .unwrap();
@@ -278,7 +278,7 @@ async fn every_error_is_json_with_the_right_status_and_the_service_keeps_serving
         .unwrap();
     let (trace_id, _, _) = traceresponse(&response);
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 1, WAIT)
         .await
         .unwrap();
@@ -317,7 +317,7 @@ async fn an_order_whose_user_is_missing_answers_the_order_with_a_null_user() {
     assert_eq!(body["order"]["user_id"], 5000);
     assert_eq!(body["user"], Json::Null);
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 7, WAIT)
         .await
         .unwrap();
@@ -332,7 +332,7 @@ async fn users_service_down_is_a_502_with_an_error_span() {
     let stack = Stack::start().await;
     let closed_port = testkit::free_port();
     let orders = spawn_orders(
-        &stack.receiver,
+        &stack.collector,
         &stack.orders_db,
         &format!("http://127.0.0.1:{closed_port}"),
         &[],
@@ -345,7 +345,7 @@ async fn users_service_down_is_a_502_with_an_error_span() {
 
     // A refused connection is transient: the call is tried again, and each try is a span.
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 7, WAIT)
         .await
         .unwrap();
@@ -384,7 +384,7 @@ async fn users_service_answering_5xx_is_a_502() {
     let (trace_id, body) = (answer.trace_id(), answer.body);
     assert_eq!(body["error"]["code"], "users_unavailable");
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 7, WAIT)
         .await
         .unwrap();
@@ -415,7 +415,7 @@ async fn users_service_too_slow_is_a_504_within_the_timeout() {
         }
     });
     let orders = spawn_orders(
-        &stack.receiver,
+        &stack.collector,
         &stack.orders_db,
         &format!("http://{hung_addr}"),
         &[("USERS_TIMEOUT_MS", "300".into())],
@@ -437,7 +437,7 @@ async fn users_service_too_slow_is_a_504_within_the_timeout() {
     let body: Json = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "users_timeout");
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 5, WAIT)
         .await
         .unwrap();
@@ -476,7 +476,7 @@ async fn health_probes_create_no_spans() {
         .unwrap();
     let (trace_id, _, _) = traceresponse(&response);
     stack.shutdown().await;
-    let spans = stack.receiver.spans();
+    let spans = stack.collector.spans();
     assert_eq!(spans.len(), 7, "only the order request's spans: {spans:#?}");
     assert!(spans.iter().all(|s| s.trace_id == trace_id));
 }
@@ -501,7 +501,7 @@ async fn spans_of_answered_requests_are_all_received_after_a_graceful_shutdown()
         statuses.iter().all(|s| s.success()),
         "exit 0 on SIGTERM: {statuses:?}"
     );
-    let spans = stack.receiver.spans();
+    let spans = stack.collector.spans();
     assert_eq!(
         spans.len(),
         REQUESTS * 7,
@@ -513,13 +513,13 @@ async fn spans_of_answered_requests_are_all_received_after_a_graceful_shutdown()
 async fn spans_also_travel_over_otlp_http_protobuf() {
     let stack = Stack::start().await;
     let users = spawn_users(
-        &stack.receiver,
+        &stack.collector,
         &stack.users_db,
         &[
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".into()),
             (
                 "OTEL_EXPORTER_OTLP_ENDPOINT",
-                stack.receiver.http_endpoint(),
+                stack.collector.http_endpoint(),
             ),
         ],
     )
@@ -533,7 +533,7 @@ async fn spans_also_travel_over_otlp_http_protobuf() {
     assert_eq!(response.status(), 200);
     let (trace_id, _, _) = traceresponse(&response);
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 2, WAIT)
         .await
         .unwrap();
@@ -541,7 +541,7 @@ async fn spans_also_travel_over_otlp_http_protobuf() {
         only(&spans, "users", "GET /users/{user_id}").kind,
         SpanKind::Server
     );
-    assert!(stack.receiver.http_requests() > 0);
+    assert!(stack.collector.http_requests() > 0);
 }
 
 #[tokio::test]
@@ -560,7 +560,7 @@ async fn sampling_follows_the_otel_settings_and_the_callers_decision() {
     assert_eq!((trace_id.as_str(), flags.as_str()), (TRACE_ID, "00"));
 
     let off = spawn_orders(
-        &stack.receiver,
+        &stack.collector,
         &stack.orders_db,
         &stack.users.url(),
         &[("OTEL_TRACES_SAMPLER", "always_off".into())],
@@ -585,11 +585,11 @@ async fn sampling_follows_the_otel_settings_and_the_callers_decision() {
         .unwrap();
     let (sampled, _, _) = traceresponse(&response);
     stack
-        .receiver
+        .collector
         .wait_for_trace(&sampled, 7, WAIT)
         .await
         .unwrap();
-    let spans = stack.receiver.spans();
+    let spans = stack.collector.spans();
     assert!(
         !spans
             .iter()
@@ -602,7 +602,7 @@ async fn sampling_follows_the_otel_settings_and_the_callers_decision() {
 async fn otel_sdk_disabled_exports_nothing_and_still_serves() {
     let stack = Stack::start().await;
     let mut orders = spawn_orders(
-        &stack.receiver,
+        &stack.collector,
         &stack.orders_db,
         &stack.users.url(),
         &[("OTEL_SDK_DISABLED", "true".into())],
@@ -619,7 +619,7 @@ async fn otel_sdk_disabled_exports_nothing_and_still_serves() {
     assert!(orders.terminate().await.success());
     assert!(
         stack
-            .receiver
+            .collector
             .spans()
             .iter()
             .all(|s| s.service_name != "orders"),
@@ -732,8 +732,8 @@ async fn two_replicas_migrating_one_fresh_database_at_once_both_start() {
     let fresh = stack.postgres.create_database("orders").await;
     let users_url = stack.users.url();
     let (a, b) = tokio::join!(
-        spawn_orders(&stack.receiver, &fresh, &users_url, &[]),
-        spawn_orders(&stack.receiver, &fresh, &users_url, &[]),
+        spawn_orders(&stack.collector, &fresh, &users_url, &[]),
+        spawn_orders(&stack.collector, &fresh, &users_url, &[]),
     );
     for replica in [&a, &b] {
         let response = stack

@@ -174,7 +174,7 @@ async fn sigterm_under_load_answers_in_flight_requests_and_flushes_their_spans()
     assert!(statuses.iter().all(|s| s.success()), "{statuses:?}");
     assert!(answered > 8, "the load ran: {answered} answers");
     assert_eq!(
-        stack.receiver.span_count(),
+        stack.collector.span_count(),
         answered * SPANS_PER_ORDER,
         "sent requests x spans per request == spans received"
     );

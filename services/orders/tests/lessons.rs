@@ -38,7 +38,7 @@ async fn a_delay_in_baggage_crosses_orders_and_shows_as_a_slow_span_in_users() {
     let (status, trace_id, _) = get(&stack, "/orders/1", Some("demo.delay_ms=300")).await;
     assert_eq!(status, 200);
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 8, WAIT)
         .await
         .unwrap();
@@ -60,7 +60,7 @@ async fn a_failure_in_baggage_sets_error_on_the_span_where_it_happens() {
     let (status, trace_id, body) = get(&stack, "/orders/2", Some("demo.fail=users")).await;
     assert_eq!(status, 502, "{body}");
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 6, WAIT)
         .await
         .unwrap();
@@ -77,7 +77,7 @@ async fn a_failure_in_baggage_sets_error_on_the_span_where_it_happens() {
     let (status, trace_id, _) = get(&stack, "/orders/3", Some("demo.fail=db")).await;
     assert_eq!(status, 502);
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 7, WAIT)
         .await
         .unwrap();
@@ -112,7 +112,7 @@ async fn demo_baggage_is_checked_and_does_nothing_when_faults_are_off() {
         get(&off, "/orders/5", Some("demo.delay_ms=300,demo.fail=users")).await;
     assert_eq!(status, 200, "DEMO_FAULTS is off by default");
     let spans = off
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 7, WAIT)
         .await
         .unwrap();
@@ -145,7 +145,7 @@ async fn the_three_fan_out_strategies_give_the_same_answer_and_different_traces(
 
         let users_calls = if strategy == "batched" { 1 } else { 5 };
         let spans = stack
-            .receiver
+            .collector
             .wait_for_trace(&trace_id, 3 + 3 * users_calls, WAIT)
             .await
             .unwrap();
@@ -199,7 +199,7 @@ async fn with_propagation_off_one_request_becomes_two_unrelated_traces() {
     let (status, trace_id, _) = get(&stack, "/orders/6", None).await;
     assert_eq!(status, 200);
     let spans = stack
-        .receiver
+        .collector
         .wait_for(
             |s| s.iter().any(|s| s.service_name == "users") && s.len() >= 7,
             WAIT,

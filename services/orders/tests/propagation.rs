@@ -36,7 +36,7 @@ async fn the_callers_context_crosses_both_services_cleaned_by_the_rules() {
     assert_eq!(answer.status, 200);
     assert_eq!(answer.trace_id(), TRACE_ID, "the caller's trace continues");
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(TRACE_ID, 7, WAIT)
         .await
         .unwrap();
@@ -84,7 +84,7 @@ async fn two_traceparents_start_a_new_trace_and_drop_the_tracestate() {
     let trace_id = answer.trace_id();
     assert_ne!(trace_id, TRACE_ID);
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(&trace_id, 7, WAIT)
         .await
         .unwrap();
@@ -170,7 +170,7 @@ async fn an_unsampled_request_stays_unsampled_in_users_and_a_sampled_one_is_whol
     .await;
     assert_eq!(sampled.status, 200);
     let spans = stack
-        .receiver
+        .collector
         .wait_for_trace(TRACE_ID, 7, WAIT)
         .await
         .unwrap();
@@ -190,7 +190,7 @@ async fn an_unsampled_request_stays_unsampled_in_users_and_a_sampled_one_is_whol
     // Both flush everything on SIGTERM: whatever the unsampled request made has arrived.
     stack.shutdown().await;
     let stray: Vec<String> = stack
-        .receiver
+        .collector
         .spans()
         .into_iter()
         .filter(|s| s.trace_id != TRACE_ID)
@@ -251,7 +251,7 @@ async fn a_new_trace_is_sampled_once_by_ratio_on_its_own_trace_id() {
     );
 
     stack.shutdown().await;
-    let spans = stack.receiver.spans();
+    let spans = stack.collector.spans();
     for id in &sampled {
         for service in ["orders", "users"] {
             assert!(

@@ -1,13 +1,18 @@
 //! Test-only helpers (a dev-dependency, never a dependency): real parts for real tests.
 //! - [`postgres`]: one PostgreSQL server per test process, fresh databases per test;
 //! - [`spawn_service`]: a project binary as a child process on a random port;
-//! - [`stack`]: both services wired to a database each and an OTLP receiver.
+//! - [`stack`]: both services wired to a database each and a collector (our OTLP receiver
+//!   or the real Jaeger);
+//! - [`jaeger`]: the real Jaeger v2 binary, read through its query API.
 
+mod jaeger;
 mod postgres;
 mod process;
 pub mod stack;
 pub mod traced;
 
+pub use jaeger::{jaeger, jaeger_binary, start_jaeger};
+pub use local_jaeger;
 pub use otlp_receiver::Receiver;
 pub use postgres::{Postgres, postgres};
 pub use process::{ServiceProcess, binary, run_to_exit, spawn_service};

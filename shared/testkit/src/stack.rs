@@ -1,17 +1,38 @@
-//! The project's system under test: the OTLP receiver, a database per service, and the
-//! users and orders binaries wired to them, each on a random port.
+//! The project's system under test: a collector (our OTLP receiver, or the real Jaeger), a
+//! database per service, and the users and orders binaries wired to them, each on a random
+//! port.
 
 use std::process::ExitStatus;
 
+use local_jaeger::Jaeger;
 use otlp_receiver::Receiver;
 
 use crate::{Postgres, ServiceProcess, http_client, postgres, spawn_service};
 
-/// Settings every service under test gets: spans to the test receiver, exported quickly.
-fn otel_env(receiver: &Receiver, service: &str) -> Vec<(&'static str, String)> {
+/// Where the services' spans go: our receiver (every span, counted) or Jaeger (what the
+/// learner sees).
+pub trait Collector {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` for OTLP/gRPC.
+    fn otlp_endpoint(&self) -> String;
+}
+
+impl Collector for Receiver {
+    fn otlp_endpoint(&self) -> String {
+        self.grpc_endpoint()
+    }
+}
+
+impl Collector for Jaeger {
+    fn otlp_endpoint(&self) -> String {
+        Jaeger::otlp_endpoint(self)
+    }
+}
+
+/// Settings every service under test gets: spans to the collector, exported quickly.
+fn otel_env(collector: &impl Collector, service: &str) -> Vec<(&'static str, String)> {
     vec![
         ("OTEL_SERVICE_NAME", service.to_owned()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.otlp_endpoint()),
         ("OTEL_BSP_SCHEDULE_DELAY", "50".to_owned()),
     ]
 }
@@ -25,30 +46,30 @@ fn with_extra(
 }
 
 pub async fn spawn_users(
-    receiver: &Receiver,
+    collector: &impl Collector,
     database_url: &str,
     extra: &[(&'static str, String)],
 ) -> ServiceProcess {
-    let mut env = otel_env(receiver, "users");
+    let mut env = otel_env(collector, "users");
     env.push(("DATABASE_URL", database_url.to_owned()));
     spawn_service("users", &with_extra(env, extra)).await
 }
 
 pub async fn spawn_orders(
-    receiver: &Receiver,
+    collector: &impl Collector,
     database_url: &str,
     users_url: &str,
     extra: &[(&'static str, String)],
 ) -> ServiceProcess {
-    let mut env = otel_env(receiver, "orders");
+    let mut env = otel_env(collector, "orders");
     env.push(("DATABASE_URL", database_url.to_owned()));
     env.push(("USERS_URL", users_url.to_owned()));
     spawn_service("orders", &with_extra(env, extra)).await
 }
 
-pub struct Stack {
+pub struct Stack<C = Receiver> {
     pub postgres: &'static Postgres,
-    pub receiver: Receiver,
+    pub collector: C,
     pub users_db: String,
     pub orders_db: String,
     pub users: ServiceProcess,
@@ -66,17 +87,41 @@ impl Stack {
         users_env: &[(&'static str, String)],
         orders_env: &[(&'static str, String)],
     ) -> Self {
+        Self::assemble(Receiver::start().await, users_env, orders_env).await
+    }
+}
+
+impl Stack<Jaeger> {
+    /// The services sending their spans to a real Jaeger (all-in-one configuration).
+    pub async fn in_jaeger(
+        users_env: &[(&'static str, String)],
+        orders_env: &[(&'static str, String)],
+    ) -> Self {
+        Self::assemble(crate::jaeger().await, users_env, orders_env).await
+    }
+
+    /// Jaeger's query API.
+    pub fn jaeger(&self) -> local_jaeger::Query {
+        self.collector.query()
+    }
+}
+
+impl<C: Collector> Stack<C> {
+    pub async fn assemble(
+        collector: C,
+        users_env: &[(&'static str, String)],
+        orders_env: &[(&'static str, String)],
+    ) -> Self {
         let postgres = postgres().await;
-        let receiver = Receiver::start().await;
         let (users_db, orders_db) = tokio::join!(
             postgres.create_database("users"),
             postgres.create_database("orders")
         );
-        let users = spawn_users(&receiver, &users_db, users_env).await;
-        let orders = spawn_orders(&receiver, &orders_db, &users.url(), orders_env).await;
+        let users = spawn_users(&collector, &users_db, users_env).await;
+        let orders = spawn_orders(&collector, &orders_db, &users.url(), orders_env).await;
         Self {
             postgres,
-            receiver,
+            collector,
             users_db,
             orders_db,
             users,

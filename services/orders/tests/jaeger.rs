@@ -1,0 +1,454 @@
+//! What the learner sees, checked where they look: the services export to the real Jaeger
+//! v2 binary (its built-in all-in-one configuration, as compose runs it), and every
+//! assertion reads Jaeger's query API, the one its UI reads.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use serde_json::Value;
+use testkit::{
+    local_jaeger::{Config, Ports, Query, Trace, query::Search},
+    stack::Stack,
+    traced::get,
+};
+
+/// Spans of one answered `GET /orders/{id}` (orders 5, users 2).
+const SPANS_PER_ORDER: usize = 7;
+
+async fn seven_spans(jaeger: &Query, trace_id: &str) -> Trace {
+    jaeger
+        .trace_of(trace_id, SPANS_PER_ORDER)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn str_tag(trace: &Trace, service: &str, name: &str, key: &str) -> String {
+    trace
+        .only(service, name)
+        .tag_str(key)
+        .unwrap_or_else(|| panic!("{service}/{name}: no tag {key}\n{}", trace.outline()))
+}
+
+/// `child`'s parent in Jaeger is `parent` (both named by service and operation).
+fn assert_parent(trace: &Trace, child: (&str, &str), parent: (&str, &str)) {
+    let c = trace.only(child.0, child.1);
+    let p = trace.only(parent.0, parent.1);
+    assert_eq!(
+        c.parent(),
+        Some(p.span_id()),
+        "{child:?} should be a child of {parent:?}:\n{}",
+        trace.outline()
+    );
+}
+
+#[tokio::test]
+async fn the_seed_trace_in_jaeger_is_seven_spans_in_two_services() {
+    let stack = Stack::in_jaeger(&[], &[]).await;
+    let answer = get(
+        &stack.client,
+        &format!("{}/orders/1", stack.orders.url()),
+        &[],
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    let trace_id = answer.trace_id();
+    let jaeger = stack.jaeger();
+    let trace = seven_spans(&jaeger, &trace_id).await;
+
+    assert_eq!(trace.spans.len(), SPANS_PER_ORDER, "{}", trace.outline());
+    assert_eq!(trace.services(), ["orders", "users"]);
+    assert!(
+        trace.all_warnings().is_empty(),
+        "a complete trace has no warning in the UI: {:?}",
+        trace.all_warnings()
+    );
+
+    // One root: the orders server span (curl sent no traceparent).
+    let roots = trace.roots();
+    assert_eq!(roots.len(), 1, "{}", trace.outline());
+    assert_eq!(roots[0].name(), "GET /orders/{order_id}");
+    assert_eq!(roots[0].span_id(), answer.trace.unwrap().span_id);
+
+    let orders_db: Vec<_> = trace.find("orders", "db-query");
+    assert_eq!(orders_db.len(), 1, "{}", trace.outline());
+    let fetch = trace.only("orders", "fetch-order");
+    assert_eq!(orders_db[0].parent(), Some(fetch.span_id()));
+    assert_parent(
+        &trace,
+        ("orders", "fetch-order"),
+        ("orders", "GET /orders/{order_id}"),
+    );
+    assert_parent(
+        &trace,
+        ("orders", "enrich-order"),
+        ("orders", "GET /orders/{order_id}"),
+    );
+    assert_parent(&trace, ("orders", "GET"), ("orders", "enrich-order"));
+    assert_parent(&trace, ("users", "GET /users/{user_id}"), ("orders", "GET"));
+    assert_parent(
+        &trace,
+        ("users", "db-query"),
+        ("users", "GET /users/{user_id}"),
+    );
+
+    let kinds: Vec<(String, String, String)> = {
+        let mut k: Vec<_> = trace
+            .spans()
+            .iter()
+            .map(|s| {
+                (
+                    s.service.to_owned(),
+                    s.name().to_owned(),
+                    s.kind().to_owned(),
+                )
+            })
+            .collect();
+        k.sort();
+        k
+    };
+    let expected: Vec<(String, String, String)> = [
+        ("orders", "GET", "client"),
+        ("orders", "GET /orders/{order_id}", "server"),
+        ("orders", "db-query", "client"),
+        ("orders", "enrich-order", "internal"),
+        ("orders", "fetch-order", "internal"),
+        ("users", "GET /users/{user_id}", "server"),
+        ("users", "db-query", "client"),
+    ]
+    .iter()
+    .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+    .collect();
+    assert_eq!(kinds, expected);
+
+    // The business context of the manual spans, as numbers (Jaeger's int64 tags).
+    let order_id = trace.only("orders", "fetch-order");
+    assert_eq!(order_id.tag("order.id"), Some(&Value::from(1)));
+    assert_eq!(
+        trace.only("orders", "enrich-order").tag("user.id"),
+        Some(&Value::from(1))
+    );
+    assert_eq!(
+        trace.only("users", "GET /users/{user_id}").tag("user.id"),
+        Some(&Value::from(1))
+    );
+    assert_eq!(
+        str_tag(&trace, "orders", "GET /orders/{order_id}", "http.route"),
+        "/orders/{order_id}"
+    );
+    assert_eq!(
+        str_tag(
+            &trace,
+            "orders",
+            "GET /orders/{order_id}",
+            "http.response.status_code"
+        ),
+        "200"
+    );
+
+    // The database spans, by the semantic conventions.
+    let db = &orders_db[0];
+    assert_eq!(db.tag_str("db.system.name").as_deref(), Some("postgresql"));
+    assert_eq!(
+        db.tag_str("db.namespace").as_deref(),
+        Some(stack.orders_db_name())
+    );
+    assert_eq!(db.tag_str("db.operation.name").as_deref(), Some("SELECT"));
+    assert_eq!(db.tag_str("db.collection.name").as_deref(), Some("orders"));
+    assert!(db.tag_str("db.query.text").unwrap().contains("$1"));
+    assert_eq!(
+        db.tag_str("server.port"),
+        Some(stack.postgres_port().to_string())
+    );
+    assert_eq!(
+        str_tag(&trace, "users", "db-query", "db.collection.name"),
+        "users"
+    );
+
+    // No span is an error in a 200, and none leaks personal data.
+    for span in trace.spans() {
+        assert!(!span.is_error(), "{}", trace.outline());
+        for tag in &span.raw.tags {
+            let text = tag.value.to_string();
+            assert!(
+                !text.contains("@example.com") && !text.contains("user-1\""),
+                "{}: tag {} leaks personal data: {text}",
+                span.name(),
+                tag.key
+            );
+        }
+    }
+    let services = jaeger.services().await.unwrap();
+    assert_eq!(services, ["orders", "users"], "the UI's Service list");
+}
+
+#[tokio::test]
+async fn a_failing_users_call_marks_the_error_path_in_jaeger() {
+    let faults = [("DEMO_FAULTS", "on".to_owned())];
+    let stack = Stack::in_jaeger(&faults, &faults).await;
+    let answer = get(
+        &stack.client,
+        &format!("{}/orders/4", stack.orders.url()),
+        &[("baggage", "demo.fail=users")],
+    )
+    .await;
+    assert_eq!(answer.status, 502, "{:?}", answer.body);
+    let jaeger = stack.jaeger();
+    let trace = jaeger
+        .settled_trace(
+            &answer.trace_id(),
+            |t| !t.find("users", "GET /users/{user_id}").is_empty() && t.spans.len() >= 5,
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let errors: BTreeSet<(String, String)> = trace
+        .spans()
+        .iter()
+        .filter(|s| s.is_error())
+        .map(|s| (s.service.to_owned(), s.name().to_owned()))
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("orders", "GET /orders/{order_id}"),
+        ("orders", "GET"),
+        ("users", "GET /users/{user_id}"),
+        ("users", "demo-fault"),
+    ]
+    .iter()
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect();
+    assert_eq!(errors, expected, "{}", trace.outline());
+    assert_eq!(
+        str_tag(
+            &trace,
+            "orders",
+            "GET /orders/{order_id}",
+            "http.response.status_code"
+        ),
+        "502"
+    );
+
+    // The UI's search by service and operation finds it. (Its tag search for
+    // `error=true` finds nothing in Jaeger 2.13's memory store: jaegertracing/jaeger#8217,
+    // fixed in a later release; see README.)
+    let found = jaeger
+        .search(&Search {
+            service: "orders",
+            operation: Some("GET /orders/{order_id}"),
+            limit: 20,
+            lookback: Duration::from_secs(600),
+            ..Search::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        found.iter().any(|t| t.trace_id == answer.trace_id()),
+        "the search finds the trace"
+    );
+}
+
+/// Runs `load` against `orders` with its spans to `jaeger`; its JSON summary.
+async fn run_load(orders_url: &str, otlp: &str, ui: &str, args: &[&str]) -> Value {
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(testkit::binary("load"))
+            .args(["--target", orders_url, "--output", "json"])
+            .args(args)
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", otlp)
+            .env("OTEL_BSP_SCHEDULE_DELAY", "50")
+            .env("JAEGER_UI_URL", ui)
+            .env_remove("OTEL_SDK_DISABLED")
+            .env_remove("OTEL_TRACES_SAMPLER")
+            .env_remove("OTEL_TRACES_SAMPLER_ARG")
+            .output(),
+    )
+    .await
+    .expect("load finishes within 60 s")
+    .expect("run load");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "load --output json: {e}\n{}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+#[tokio::test]
+async fn load_rooted_traces_and_loads_links_open_in_jaeger() {
+    let stack = Stack::in_jaeger(&[], &[]).await;
+    let jaeger = stack.jaeger();
+    let summary = run_load(
+        &stack.orders.url(),
+        &stack.collector.otlp_endpoint(),
+        &stack.collector.ui_url(),
+        &[
+            "--requests",
+            "30",
+            "--rate",
+            "30",
+            "--mix",
+            "ok=70,not_found=15,bad_id=15",
+        ],
+    )
+    .await;
+    let links: Vec<(String, String)> = ["slowest", "failed"]
+        .iter()
+        .flat_map(|key| summary[key].as_array().cloned().unwrap_or_default())
+        .map(|n| {
+            (
+                n["trace_id"].as_str().unwrap().to_owned(),
+                n["link"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        !summary["slowest"].as_array().unwrap().is_empty()
+            && !summary["failed"].as_array().unwrap().is_empty(),
+        "load names slow and failed traces: {summary}"
+    );
+    for (trace_id, link) in &links {
+        assert_eq!(
+            link,
+            &format!("{}/trace/{trace_id}", stack.collector.ui_url()),
+            "a deep link into the UI"
+        );
+        let trace = jaeger
+            .settled_trace(
+                trace_id,
+                |t| {
+                    !t.find("load", "GET /orders/{id}").is_empty()
+                        && !t.find("orders", "GET").is_empty()
+                        || t.spans.len() >= 2
+                },
+                Duration::from_secs(30),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{link} opens no trace: {e}"));
+        let root = trace.roots();
+        assert_eq!(root.len(), 1, "{}", trace.outline());
+        assert_eq!(root[0].service, "load", "load's span is the root");
+    }
+
+    // An answered request: load's client span above the seven of the services.
+    let ok = summary["slowest"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["outcome"] == "200")
+        .unwrap_or_else(|| panic!("a 200 among the slowest: {summary}"));
+    let trace = jaeger
+        .trace_of(ok["trace_id"].as_str().unwrap(), SPANS_PER_ORDER + 1)
+        .await
+        .unwrap();
+    assert_eq!(
+        trace.spans.len(),
+        SPANS_PER_ORDER + 1,
+        "{}",
+        trace.outline()
+    );
+    assert_eq!(trace.services(), ["load", "orders", "users"]);
+    let load_span = trace.only("load", "GET /orders/{id}");
+    assert_eq!(load_span.kind(), "client");
+    assert_eq!(load_span.parent(), None);
+    assert_parent(
+        &trace,
+        ("orders", "GET /orders/{order_id}"),
+        ("load", "GET /orders/{id}"),
+    );
+
+    // The System Architecture view: load -> orders -> users.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let edges = loop {
+        let edges: BTreeSet<(String, String)> = jaeger
+            .dependencies(Duration::from_secs(3600))
+            .await
+            .unwrap()
+            .into_iter()
+            // Jaeger 2.13's memory store also counts calls within a service (orders ->
+            // orders); the graph's arrows between services are the lesson.
+            .filter(|d| d.parent != d.child)
+            .map(|d| (d.parent, d.child))
+            .collect();
+        if edges.len() >= 2 || tokio::time::Instant::now() > deadline {
+            break edges;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let expected: BTreeSet<(String, String)> = [("load", "orders"), ("orders", "users")]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(edges, expected);
+}
+
+#[tokio::test]
+async fn spans_held_while_jaeger_restarts_reach_the_new_jaeger() {
+    // Both services export to fixed ports, so a new Jaeger can take the old one's place.
+    let ports = Ports::free();
+    let jaeger = testkit::start_jaeger(&Config::AllInOne, ports.clone()).await;
+    let stack = Stack::assemble(jaeger, &[], &[]).await;
+    let before = get(
+        &stack.client,
+        &format!("{}/orders/1", stack.orders.url()),
+        &[],
+    )
+    .await;
+    seven_spans(&stack.jaeger(), &before.trace_id()).await;
+
+    let mut stack = stack;
+    stack.collector.stop().await;
+    // Requests while Jaeger is away: answered as usual, their spans held by the services.
+    let mut during = Vec::new();
+    for id in 1..=20 {
+        let answer = get(
+            &stack.client,
+            &format!("{}/orders/{id}", stack.orders.url()),
+            &[],
+        )
+        .await;
+        assert_eq!(answer.status, 200, "answered while Jaeger is down");
+        during.push(answer.trace_id());
+    }
+    // Jaeger comes back once the services have seen their exports fail (exercise 9's
+    // warning), so the spans above are held ones, not ones still in their first batch.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !stack
+        .orders
+        .logs()
+        .iter()
+        .any(|line| line.contains("OTLP export failing"))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "orders never logged its failing export:\n{}",
+            stack.orders.logs().join("\n")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    stack.collector = testkit::start_jaeger(&Config::AllInOne, ports).await;
+    let jaeger = stack.jaeger();
+    for trace_id in &during {
+        let trace = jaeger
+            .settled_trace(
+                trace_id,
+                |t| t.spans.len() >= SPANS_PER_ORDER,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{e}\norders:\n{}\nusers:\n{}",
+                    stack.orders.logs().join("\n"),
+                    stack.users.logs().join("\n")
+                )
+            });
+        assert_eq!(trace.spans.len(), SPANS_PER_ORDER, "{}", trace.outline());
+    }
+    assert!(
+        jaeger.trace(&before.trace_id()).await.unwrap().is_none(),
+        "the new all-in-one Jaeger starts empty: what it had was in memory"
+    );
+}

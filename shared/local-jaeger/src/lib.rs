@@ -1,0 +1,340 @@
+//! The real Jaeger v2 binary, run on this machine as compose runs its image.
+//!
+//! Compose runs `jaegertracing/jaeger` with its built-in all-in-one configuration (or, for
+//! tail sampling, `deploy/jaeger/tail-sampling.yaml`). Here the same binary runs with the
+//! same configuration; only its listening addresses change, through the collector's own
+//! `--set` overrides, so that several copies (one per test) can run side by side and
+//! nothing listens beyond 127.0.0.1. The ports compose publishes (UI 16686, OTLP 4317 and
+//! 4318) are the caller's choice; every other listener, which compose keeps inside the
+//! container, gets a free port nobody is told about.
+//!
+//! [`query`] reads what Jaeger stored through the HTTP API its UI reads.
+
+pub mod query;
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use tokio::process::{Child, Command};
+
+pub use query::{Query, Span, Trace};
+
+/// How to install the binary, for every message that says it is missing.
+pub const INSTALL_HINT: &str =
+    "install it with .ci/install-jaeger (builds Jaeger v2 from its Go module), or set JAEGER_BIN";
+
+/// The Jaeger binary: `JAEGER_BIN`, else `jaeger` on `PATH`, else Go's bin folder (where
+/// `.ci/install-jaeger` puts it). `None` when there is none.
+pub fn find_binary() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("JAEGER_BIN").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join("jaeger"))
+            .find(|candidate| is_executable(candidate))
+    });
+    on_path.or_else(|| {
+        go_bin_dir()
+            .map(|dir| dir.join("jaeger"))
+            .filter(|p| is_executable(p))
+    })
+}
+
+/// `GOBIN`, else `$GOPATH/bin`, else `~/go/bin` (Go's own defaults, without running `go`).
+fn go_bin_dir() -> Option<PathBuf> {
+    let non_empty = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = non_empty("GOBIN") {
+        return Some(PathBuf::from(dir));
+    }
+    if let Some(gopath) = non_empty("GOPATH") {
+        return std::env::split_paths(&gopath).next().map(|p| p.join("bin"));
+    }
+    non_empty("HOME").map(|home| PathBuf::from(home).join("go").join("bin"))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    path.metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The release a binary reports (`jaeger version` prints `"gitVersion":"v2.13.0"`), without
+/// the `v`: the tag of the `jaegertracing/jaeger` image it matches.
+pub fn version(binary: &Path) -> Result<String, String> {
+    let output = std::process::Command::new(binary)
+        .arg("version")
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("run {} version: {e}", binary.display()))?;
+    let printed: serde_json::Value = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| serde_json::from_str(line).ok())
+        .ok_or_else(|| format!("{} version printed no JSON", binary.display()))?;
+    printed["gitVersion"]
+        .as_str()
+        .and_then(|v| v.strip_prefix('v'))
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            format!(
+                "{} reports no release (built without its version stamp; {INSTALL_HINT})",
+                binary.display()
+            )
+        })
+}
+
+/// Which configuration Jaeger runs with.
+#[derive(Debug, Clone)]
+pub enum Config {
+    /// The binary's built-in all-in-one configuration: in-memory storage, what the
+    /// image runs when compose gives it no `--config`.
+    AllInOne,
+    /// A configuration file of ours, as compose mounts it.
+    File(PathBuf),
+}
+
+/// Where the listeners compose publishes go.
+#[derive(Debug, Clone)]
+pub struct Ports {
+    pub otlp_grpc: u16,
+    pub otlp_http: u16,
+    pub query_http: u16,
+}
+
+impl Ports {
+    /// Three ports that were free a moment ago.
+    pub fn free() -> Self {
+        let [otlp_grpc, otlp_http, query_http] = free_ports();
+        Self {
+            otlp_grpc,
+            otlp_http,
+            query_http,
+        }
+    }
+}
+
+fn free_ports<const N: usize>() -> [u16; N] {
+    // All held until all are chosen, so no two are the same.
+    let listeners: Vec<TcpListener> = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1"))
+        .collect();
+    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
+}
+
+/// Every listener of the built-in all-in-one configuration of Jaeger v2.13.0
+/// (cmd/jaeger/internal/all-in-one.yaml), as `--set` keys. The health check's gRPC
+/// listener is there with its default address (13132), so it is named too.
+const ALL_IN_ONE_LISTENERS: &[&str] = &[
+    "receivers::otlp::protocols::grpc::endpoint",
+    "receivers::otlp::protocols::http::endpoint",
+    "receivers::jaeger::protocols::grpc::endpoint",
+    "receivers::jaeger::protocols::thrift_http::endpoint",
+    "receivers::jaeger::protocols::thrift_binary::endpoint",
+    "receivers::jaeger::protocols::thrift_compact::endpoint",
+    "receivers::zipkin::endpoint",
+    "extensions::remote_sampling::http::endpoint",
+    "extensions::remote_sampling::grpc::endpoint",
+    "extensions::healthcheckv2::http::endpoint",
+    "extensions::healthcheckv2::grpc::endpoint",
+    "extensions::expvar::endpoint",
+    "extensions::zpages::endpoint",
+    "extensions::jaeger_query::http::endpoint",
+    "extensions::jaeger_query::grpc::endpoint",
+];
+
+const OTLP_GRPC: &str = "receivers::otlp::protocols::grpc::endpoint";
+const OTLP_HTTP: &str = "receivers::otlp::protocols::http::endpoint";
+const QUERY_HTTP: &str = "extensions::jaeger_query::http::endpoint";
+const QUERY_GRPC: &str = "extensions::jaeger_query::grpc::endpoint";
+const HEALTH_HTTP: &str = "extensions::healthcheckv2::http::endpoint";
+
+/// The `--set` keys of every `endpoint` in a configuration file, plus the query's gRPC
+/// listener, which Jaeger opens on 16685 when the file does not name it.
+fn file_listeners(path: &Path) -> Result<Vec<String>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let file: serde_json::Value =
+        serde_saphyr::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
+    let mut keys = Vec::new();
+    collect_endpoints(&file, &mut Vec::new(), &mut keys);
+    if file.pointer("/extensions/jaeger_query").is_some() && !keys.iter().any(|k| k == QUERY_GRPC) {
+        keys.push(QUERY_GRPC.to_owned());
+    }
+    for needed in [OTLP_GRPC, HEALTH_HTTP, QUERY_HTTP] {
+        if !keys.iter().any(|k| k == needed) {
+            return Err(format!("{} names no {needed}", path.display()));
+        }
+    }
+    Ok(keys)
+}
+
+fn collect_endpoints(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<String>) {
+    if let serde_json::Value::Object(map) = value {
+        for (key, child) in map {
+            path.push(key.clone());
+            if key == "endpoint" && child.is_string() {
+                out.push(path.join("::"));
+            } else {
+                collect_endpoints(child, path, out);
+            }
+            path.pop();
+        }
+    }
+}
+
+/// A running Jaeger, stopped (killed) when dropped.
+pub struct Jaeger {
+    child: Child,
+    pub ports: Ports,
+    health_port: u16,
+    pub version: String,
+    pub log: PathBuf,
+}
+
+impl Jaeger {
+    /// Starts `binary` with `config`, its log (stdout and stderr) in `log`, and waits until
+    /// its health check says it is ready (at most 60 s).
+    pub async fn start(
+        binary: &Path,
+        config: &Config,
+        ports: Ports,
+        log: &Path,
+    ) -> Result<Self, String> {
+        let version = version(binary)?;
+        let listeners: Vec<String> = match config {
+            Config::AllInOne => ALL_IN_ONE_LISTENERS.iter().map(|k| k.to_string()).collect(),
+            Config::File(path) => file_listeners(path)?,
+        };
+        let mut health_port = 0;
+        let mut args: Vec<String> = Vec::new();
+        if let Config::File(path) = config {
+            args.push(format!("--config=file:{}", path.display()));
+        }
+        for key in &listeners {
+            let port = match key.as_str() {
+                OTLP_GRPC => ports.otlp_grpc,
+                OTLP_HTTP => ports.otlp_http,
+                QUERY_HTTP => ports.query_http,
+                _ => free_ports::<1>()[0],
+            };
+            if key == HEALTH_HTTP {
+                health_port = port;
+            }
+            args.push(format!("--set={key}=127.0.0.1:{port}"));
+        }
+        // The collector's own metrics listen on a fixed port (8888) that compose does not
+        // publish; nothing here reads them.
+        args.push("--set=service::telemetry::metrics::level=none".to_owned());
+
+        if let Some(dir) = log.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        }
+        let log_file =
+            std::fs::File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
+        let err_file = log_file
+            .try_clone()
+            .map_err(|e| format!("open {}: {e}", log.display()))?;
+        let child = Command::new(binary)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log_file)
+            .stderr(err_file)
+            // Its own process group: a terminal's Ctrl-C reaches only whoever started it.
+            .process_group(0)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("start {}: {e}", binary.display()))?;
+        let mut jaeger = Self {
+            child,
+            ports,
+            health_port,
+            version,
+            log: log.to_path_buf(),
+        };
+        jaeger.wait_healthy().await?;
+        Ok(jaeger)
+    }
+
+    async fn wait_healthy(&mut self) -> Result<(), String> {
+        let url = format!("http://127.0.0.1:{}/status", self.health_port);
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let healthy = match client.get(&url).send().await {
+                Ok(response) if response.status().is_success() => response
+                    .json::<serde_json::Value>()
+                    .await
+                    .is_ok_and(|status| status["healthy"] == true),
+                _ => false,
+            };
+            if healthy {
+                return Ok(());
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "jaeger exited during start-up ({status}); its log: {}\n{}",
+                    self.log.display(),
+                    tail(&self.log)
+                ));
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "jaeger not healthy within 60 s; its log: {}",
+                    self.log.display()
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Where services send spans: OTLP/gRPC, as `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub fn otlp_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.otlp_grpc)
+    }
+
+    /// The UI's (and its query API's) base URL.
+    pub fn ui_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.query_http)
+    }
+
+    /// A client of the query API.
+    pub fn query(&self) -> Query {
+        Query::new(&self.ui_url())
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// SIGTERM, then up to 10 s to exit (killed after that). Its in-memory traces are gone.
+    pub async fn stop(&mut self) -> Option<std::process::ExitStatus> {
+        if let Some(pid) = self.child.id() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
+            Ok(status) => status.ok(),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                None
+            }
+        }
+    }
+
+    /// Whether it has exited (and how), without waiting.
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+/// The last lines of a log, for an error message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
