@@ -1,7 +1,10 @@
 //! `cargo xtask up`: the system of docker-compose.yml without Docker. Postgres is the server
 //! named by `DATABASE_URL`, or a throwaway local cluster; users and orders run with the
 //! environment compose gives them, only with this machine's addresses in place of compose's
-//! host names. Ctrl-C (or SIGTERM) stops the services gracefully, then Postgres.
+//! host names. Spans go to `OTEL_EXPORTER_OTLP_ENDPOINT` when set; otherwise to the real
+//! Jaeger when its binary is found, with the configuration compose gives the image, or to
+//! traceview when it is not. Ctrl-C (or SIGTERM) stops the services gracefully, then the
+//! collector, then Postgres.
 
 use std::{collections::BTreeMap, path::Path, process::Stdio, time::Duration};
 
@@ -30,10 +33,19 @@ pub struct Options {
     /// Also start the load generator, with compose's flags (its rate: LOAD_RATE in .env).
     #[arg(long)]
     pub load: bool,
-    /// With no OTEL_EXPORTER_OTLP_ENDPOINT set, the terminal trace view listens on this
-    /// port for OTLP/gRPC (and the next one for OTLP/HTTP) and prints the traces here.
+    /// With no OTEL_EXPORTER_OTLP_ENDPOINT set, Jaeger (or traceview) listens on this port
+    /// for OTLP/gRPC, and on the next one for OTLP/HTTP (compose publishes 4317 and 4318).
     #[arg(long, default_value_t = 4317)]
     pub otlp_port: u16,
+    /// Port for Jaeger's UI and query API (compose publishes 16686).
+    #[arg(long, default_value_t = 16686)]
+    pub jaeger_port: u16,
+    /// Jaeger with tail sampling: the configuration docker-compose.tail-sampling.yml mounts.
+    #[arg(long, conflicts_with = "traceview")]
+    pub tail_sampling: bool,
+    /// Print traces in this terminal with traceview even when a Jaeger binary is found.
+    #[arg(long)]
+    pub traceview: bool,
     /// Run the binaries found in this directory instead of building them.
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<std::path::PathBuf>,
@@ -83,35 +95,20 @@ async fn run_with(
         .unwrap_or_else(|| root.join("target").join(profile));
     let bin = |name: &str| bin_dir.join(name);
 
-    // No collector named: show the traces in this terminal with traceview.
-    let mut traceview = None;
-    let otlp = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+    let mut collector = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|v| !v.is_empty())
     {
-        Some(endpoint) => endpoint,
-        None => {
-            let grpc = format!("127.0.0.1:{}", options.otlp_port);
-            let http = format!("127.0.0.1:{}", options.otlp_port + 1);
-            let mut child = Command::new(bin("traceview"))
-                .args(["--grpc", &grpc, "--http", &http])
-                .stdin(Stdio::null())
-                .process_group(0)
-                .kill_on_drop(true)
-                .spawn()
-                .map_err(|e| format!("start traceview: {e}"))?;
-            // It exits at once when the port is taken (say, by a Jaeger already running).
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!(
-                    "traceview could not listen on {grpc} ({status}); to send spans to a \
-                     collector already there, set OTEL_EXPORTER_OTLP_ENDPOINT=http://{grpc}"
-                ));
-            }
-            traceview = Some(child);
-            format!("http://{grpc}")
+        Some(endpoint) if options.tail_sampling => {
+            return Err(format!(
+                "--tail-sampling starts a Jaeger of its own, but OTEL_EXPORTER_OTLP_ENDPOINT \
+                 ({endpoint}) names a collector already"
+            ));
         }
+        Some(endpoint) => Collector::Named(endpoint),
+        None => start_collector(root, options, &bin("traceview")).await?,
     };
+    let otlp = collector.endpoint(options);
     let local = |service: &str, port: u16| -> Result<BTreeMap<String, String>, String> {
         let mut env = compose.environment(service)?;
         for (key, value) in env.iter_mut() {
@@ -176,11 +173,21 @@ async fn run_with(
     if options.load {
         println!("load      sending to orders (see its progress lines)");
     }
-    match traceview {
-        Some(_) => println!(
-            "spans  -> {otlp}  (traceview prints each trace here; Jaeger is the real backend)"
+    match &collector {
+        Collector::Named(endpoint) => println!("spans  -> {endpoint}"),
+        Collector::Jaeger(jaeger, config) => println!(
+            "jaeger    {}  (Jaeger {}, {config}; its log: {})\nspans  -> {otlp}",
+            jaeger.ui_url(),
+            jaeger.version,
+            jaeger.log.display()
         ),
-        None => println!("spans  -> {otlp}"),
+        Collector::Traceview(_) if options.traceview => {
+            println!("spans  -> {otlp}  (traceview prints each trace here)")
+        }
+        Collector::Traceview(_) => println!(
+            "spans  -> {otlp}  (traceview prints each trace here; for Jaeger, {})",
+            local_jaeger::INSTALL_HINT
+        ),
     }
     println!(
         "ready: curl -i localhost:{}/orders/1   (Ctrl-C stops everything)",
@@ -201,18 +208,137 @@ async fn run_with(
         status = orders.wait() => Err(format!("orders exited unexpectedly: {status:?}")),
         status = load_exit => Err(format!("load exited unexpectedly: {status:?}")),
     };
-    println!("stopping: load, orders, then users, then postgres");
+    println!("stopping: load, orders, then users, then the collector, then postgres");
     // Callers first, so no request finds the service it calls already gone.
     if let Some(load) = load.as_mut() {
         stop(load).await;
     }
     stop(&mut orders).await;
     stop(&mut users).await;
-    // Last, so it prints the spans the services flushed on their way out.
-    if let Some(traceview) = traceview.as_mut() {
-        stop(traceview).await;
-    }
+    // Last, so it has the spans the services flushed on their way out.
+    collector.stop().await;
     outcome
+}
+
+/// Where the spans go.
+enum Collector {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`, someone else's.
+    Named(String),
+    /// The real Jaeger, with a description of its configuration.
+    Jaeger(Box<local_jaeger::Jaeger>, String),
+    /// The terminal trace view.
+    Traceview(Child),
+}
+
+impl Collector {
+    fn endpoint(&self, options: &Options) -> String {
+        match self {
+            Self::Named(endpoint) => endpoint.clone(),
+            Self::Jaeger(jaeger, _) => jaeger.otlp_endpoint(),
+            Self::Traceview(_) => format!("http://127.0.0.1:{}", options.otlp_port),
+        }
+    }
+
+    async fn stop(&mut self) {
+        match self {
+            Self::Named(_) => {}
+            Self::Jaeger(jaeger, _) => {
+                jaeger.stop().await;
+            }
+            Self::Traceview(child) => {
+                stop(child).await;
+            }
+        }
+    }
+}
+
+/// Jaeger when its binary is found (and not `--traceview`), else traceview.
+async fn start_collector(
+    root: &Path,
+    options: &Options,
+    traceview: &Path,
+) -> Result<Collector, String> {
+    let binary = match local_jaeger::find_binary() {
+        Some(binary) if !options.traceview => binary,
+        _ if options.tail_sampling => {
+            return Err(format!(
+                "--tail-sampling needs the Jaeger binary and none was found: {}",
+                local_jaeger::INSTALL_HINT
+            ));
+        }
+        _ => return start_traceview(options, traceview).await,
+    };
+    let (config, described) = if options.tail_sampling {
+        let file = tail_sampling_config(root)?;
+        let described = format!("{}", file.strip_prefix(root).unwrap_or(&file).display());
+        (local_jaeger::Config::File(file), described)
+    } else {
+        (
+            local_jaeger::Config::AllInOne,
+            "the image's built-in all-in-one config".to_owned(),
+        )
+    };
+    let ports = local_jaeger::Ports {
+        otlp_grpc: options.otlp_port,
+        otlp_http: options.otlp_port + 1,
+        query_http: options.jaeger_port,
+    };
+    let log = target_dir(root).join("up").join("jaeger.log");
+    let jaeger = local_jaeger::Jaeger::start(&binary, &config, ports, &log)
+        .await
+        .map_err(|e| {
+            format!(
+                "{e}\n(to send spans to a collector already running, set \
+                 OTEL_EXPORTER_OTLP_ENDPOINT; --traceview prints them here instead)"
+            )
+        })?;
+    Ok(Collector::Jaeger(Box::new(jaeger), described))
+}
+
+/// The file docker-compose.tail-sampling.yml mounts into the Jaeger container, so both
+/// paths run the very same configuration.
+pub fn tail_sampling_config(root: &Path) -> Result<std::path::PathBuf, String> {
+    let path = root.join("docker-compose.tail-sampling.yml");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let file: serde_json::Value =
+        serde_saphyr::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
+    let volumes = file["services"]["jaeger"]["volumes"]
+        .as_array()
+        .ok_or_else(|| format!("{}: jaeger mounts no volume", path.display()))?;
+    volumes
+        .iter()
+        .filter_map(|v| v.as_str()?.split(':').next())
+        .find(|source| source.ends_with(".yaml"))
+        .map(|source| root.join(source))
+        .ok_or_else(|| format!("{}: jaeger mounts no .yaml", path.display()))
+}
+
+fn target_dir(root: &Path) -> std::path::PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(|dir| root.join(dir))
+        .unwrap_or_else(|| root.join("target"))
+}
+
+async fn start_traceview(options: &Options, binary: &Path) -> Result<Collector, String> {
+    let grpc = format!("127.0.0.1:{}", options.otlp_port);
+    let http = format!("127.0.0.1:{}", options.otlp_port + 1);
+    let mut child = Command::new(binary)
+        .args(["--grpc", &grpc, "--http", &http])
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("start traceview: {e}"))?;
+    // It exits at once when the port is taken (say, by a Jaeger already running).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    if let Ok(Some(status)) = child.try_wait() {
+        return Err(format!(
+            "traceview could not listen on {grpc} ({status}); to send spans to a \
+             collector already there, set OTEL_EXPORTER_OTLP_ENDPOINT=http://{grpc}"
+        ));
+    }
+    Ok(Collector::Traceview(child))
 }
 
 pub(crate) async fn build(root: &Path, release: bool) -> Result<(), String> {

@@ -197,11 +197,75 @@ fn every_variable_compose_sets_is_one_the_binaries_read() {
     for name in load_env.keys() {
         assert!(
             telemetry::config::ENV_VARS.contains(&name.as_str())
-                || load::ENV_VARS.contains(&name.as_str()),
+                || load::ENV_VARS.contains(&name.as_str())
+                || telemetry::config::SDK_PREFIXES
+                    .iter()
+                    .any(|p| name.starts_with(p)),
             "load: compose sets {name}, which load ignores"
         );
     }
     assert_eq!(load_env["OTEL_SERVICE_NAME"], "load");
+}
+
+#[test]
+fn the_jaeger_image_is_the_release_the_tests_run_against() {
+    let compose = compose();
+    let image = compose.service("jaeger").unwrap()["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let binary = testkit::jaeger_binary();
+    let version = testkit::local_jaeger::version(&binary).unwrap();
+    assert_eq!(
+        image,
+        format!("jaegertracing/jaeger:{version}"),
+        "docker-compose.yml pins the release of {} (the binary the tests use)",
+        binary.display()
+    );
+    let installer = std::fs::read_to_string(project_root().join(".ci/install-jaeger")).unwrap();
+    assert!(
+        installer.contains(&format!("JAEGER_VERSION=v{version}")),
+        ".ci/install-jaeger builds the same release"
+    );
+}
+
+/// `5s`, `500ms` as milliseconds.
+fn millis(duration: &str) -> u64 {
+    match duration.strip_suffix("ms") {
+        Some(ms) => ms.parse().unwrap(),
+        None => duration.strip_suffix('s').unwrap().parse::<u64>().unwrap() * 1000,
+    }
+}
+
+#[test]
+fn tail_sampling_waits_for_the_last_span_the_exporters_send() {
+    let compose = compose();
+    let config: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(xtask::up::tail_sampling_config(&project_root()).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let decision_wait = millis(
+        config["processors"]["tail_sampling"]["decision_wait"]
+            .as_str()
+            .expect("decision_wait is set"),
+    );
+    for service in ["users", "orders", "load"] {
+        let env = compose.environment(service).unwrap();
+        let delay: u64 = env
+            .get("OTEL_BSP_SCHEDULE_DELAY")
+            .unwrap_or_else(|| panic!("{service}: the batch delay is set, not the SDK's 5 s"))
+            .parse()
+            .unwrap();
+        // The longest request the demo makes (its delay cap), then the exporter's delay,
+        // then the processor's one-second tick: all within the decision's wait.
+        let longest = service_kit::demo::MAX_DELAY_MS + delay + 1000;
+        assert!(
+            longest <= decision_wait,
+            "{service}: a trace may take {longest} ms to arrive whole; decision_wait is \
+             {decision_wait} ms"
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
-//! The Docker-less runner, end to end: started, answering with a trace, stopped by signal,
-//! nothing left behind, and a second start works.
+//! The Docker-less runner, end to end: started, answering with a trace (in traceview, in a
+//! named collector, in the real Jaeger), stopped by signal, nothing left behind, and each
+//! start after the first works.
 
 mod common;
 
@@ -17,18 +18,27 @@ async fn closed(port: u16) -> bool {
 #[tokio::test]
 async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
     let receiver = Receiver::start().await;
-    for round in 1..=2 {
-        // Round 1: no collector named, so the runner shows traces with traceview. Round 2:
-        // spans to the test's receiver, and the load generator too.
-        let runner = if round == 1 {
-            Runner::start(&[], &[]).await
-        } else {
-            Runner::start(
-                &[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint())],
-                &["--load"],
-            )
-            .await
+    for round in 1..=3 {
+        // Round 1: traceview asked for, so the runner shows traces in its terminal. Round 2:
+        // spans to the test's receiver, and the load generator too. Round 3: nothing named,
+        // so the runner starts the real Jaeger it finds.
+        let runner = match round {
+            1 => Runner::start(&[], &["--traceview"]).await,
+            2 => {
+                Runner::start(
+                    &[("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint())],
+                    &["--load"],
+                )
+                .await
+            }
+            _ => Runner::start(&[], &[]).await,
         };
+        assert_eq!(
+            runner.jaeger_url.is_some(),
+            round == 3,
+            "round {round}: Jaeger only when nothing else is named: {:#?}",
+            runner.started
+        );
         let (orders_port, users_port) = (runner.orders_port, runner.users_port);
         let response = testkit::http_client()
             .get(format!("http://127.0.0.1:{orders_port}/orders/1"))
@@ -59,6 +69,32 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
                 .await
                 .expect("load's own traces arrive");
         }
+        let mut jaeger_port = None;
+        if round == 3 {
+            testkit::jaeger_binary();
+            let jaeger = runner.jaeger();
+            let trace = jaeger.trace_of(&trace_id, 7).await.unwrap();
+            assert_eq!(trace.services(), ["orders", "users"]);
+            let started = runner.started.join("\n");
+            assert!(
+                started.contains("the image's built-in all-in-one config"),
+                "the runner says what it started: {started}"
+            );
+            // Jaeger's own log goes to its file, not over the services' lines.
+            let log = started
+                .split("its log: ")
+                .nth(1)
+                .and_then(|rest| rest.split(')').next())
+                .expect("the runner names Jaeger's log");
+            let text = std::fs::read_to_string(log).unwrap();
+            assert!(text.contains("Everything is ready"), "{text}");
+            assert!(!started.contains("Everything is ready"), "{started}");
+            jaeger_port = runner
+                .jaeger_url
+                .as_deref()
+                .and_then(|url| url.rsplit(':').next())
+                .and_then(|port| port.parse::<u16>().ok());
+        }
 
         let cluster_dir = runner.cluster_dir.clone();
         let (status, rest) = runner.stop().await;
@@ -75,6 +111,9 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
             closed(orders_port).await && closed(users_port).await,
             "services stopped"
         );
+        if let Some(port) = jaeger_port {
+            assert!(closed(port).await, "Jaeger stopped");
+        }
         assert!(!cluster_dir.exists(), "{} removed", cluster_dir.display());
     }
 }

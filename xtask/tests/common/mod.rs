@@ -1,4 +1,6 @@
 //! Starting `cargo xtask up` (the built binary) the way a learner does, on free ports.
+// Each test binary that includes this module uses a part of it.
+#![allow(dead_code)]
 
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
@@ -12,8 +14,14 @@ pub struct Runner {
     child: Child,
     pub orders_port: u16,
     pub users_port: u16,
+    /// Where the runner's collector takes OTLP/gRPC (when none is named).
+    pub otlp_port: u16,
     /// The throwaway cluster's directory, as the runner printed it.
     pub cluster_dir: PathBuf,
+    /// Jaeger's UI, when the runner started one (it says so).
+    pub jaeger_url: Option<String>,
+    /// Every line the runner printed before `ready:`.
+    pub started: Vec<String>,
     drain: JoinHandle<Vec<String>>,
 }
 
@@ -24,11 +32,12 @@ impl Runner {
         for bin in ["users", "load", "traceview"] {
             testkit::binary(bin);
         }
-        let [orders_port, users_port, otlp_port, _] = testkit::free_ports();
+        let [orders_port, users_port, otlp_port, _, jaeger_port] = testkit::free_ports();
         let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(["up", "--orders-port", &orders_port.to_string()])
             .args(["--users-port", &users_port.to_string()])
             .args(["--otlp-port", &otlp_port.to_string()])
+            .args(["--jaeger-port", &jaeger_port.to_string()])
             .arg("--bin-dir")
             .arg(&bin_dir)
             .args(args)
@@ -41,23 +50,28 @@ impl Runner {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut seen = Vec::new();
-        let cluster_dir = tokio::time::timeout(Duration::from_secs(120), async {
-            let mut cluster_dir = None;
+        tokio::time::timeout(Duration::from_secs(120), async {
             while let Some(line) = lines.next_line().await.unwrap() {
-                if let Some(dir) = line.split("throwaway cluster in ").nth(1) {
-                    cluster_dir = Some(PathBuf::from(dir.trim_end_matches(')')));
-                }
                 let ready = line.starts_with("ready:");
                 seen.push(line);
                 if ready {
-                    return cluster_dir;
+                    return;
                 }
             }
             panic!("runner stopped before ready: {seen:#?}");
         })
         .await
-        .expect("ready within 120 s")
-        .expect("the runner names its throwaway cluster");
+        .expect("ready within 120 s");
+        let cluster_dir = seen
+            .iter()
+            .find_map(|line| line.split("throwaway cluster in ").nth(1))
+            .map(|dir| PathBuf::from(dir.trim_end_matches(')')))
+            .expect("the runner names its throwaway cluster");
+        let jaeger_url = seen
+            .iter()
+            .find_map(|line| line.strip_prefix("jaeger    "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(str::to_owned);
         // Keep draining so the runner never blocks on a full pipe.
         let drain = tokio::spawn(async move {
             let mut rest = Vec::new();
@@ -70,9 +84,21 @@ impl Runner {
             child,
             orders_port,
             users_port,
+            otlp_port,
             cluster_dir,
+            jaeger_url,
+            started: seen,
             drain,
         }
+    }
+
+    /// Jaeger's query API; panics when the runner started none.
+    pub fn jaeger(&self) -> testkit::local_jaeger::Query {
+        let url = self
+            .jaeger_url
+            .as_deref()
+            .unwrap_or_else(|| panic!("the runner started no Jaeger: {:#?}", self.started));
+        testkit::local_jaeger::Query::new(url)
     }
 
     /// SIGTERM, as Ctrl-C would; the exit status and everything printed after `ready:`.
