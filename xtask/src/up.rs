@@ -168,8 +168,21 @@ async fn run_with(
         ),
         Database::External(_) => println!("postgres  {}  (from DATABASE_URL)", redact(&server.url)),
     }
-    println!("users     http://127.0.0.1:{}", options.users_port);
-    println!("orders    http://127.0.0.1:{}", options.orders_port);
+    let pid = |child: &Child| {
+        child
+            .id()
+            .map_or_else(String::new, |p| format!("  (pid {p})"))
+    };
+    println!(
+        "users     http://127.0.0.1:{}{}",
+        options.users_port,
+        pid(&users)
+    );
+    println!(
+        "orders    http://127.0.0.1:{}{}",
+        options.orders_port,
+        pid(&orders)
+    );
     if options.load {
         println!("load      sending to orders (see its progress lines)");
     }
@@ -195,18 +208,34 @@ async fn run_with(
     );
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let load_exit = async {
-        match load.as_mut() {
-            Some(child) => child.wait().await,
-            None => std::future::pending().await,
+    let (mut users_up, mut orders_up) = (true, true);
+    let outcome = {
+        let load_exit = async {
+            match load.as_mut() {
+                Some(child) => child.wait().await,
+                None => std::future::pending().await,
+            }
+        };
+        // A service that exits (the learner stops users in exercise 9) leaves the rest running,
+        // as compose does; Ctrl-C still stops everything.
+        let mut load_exit = std::pin::pin!(load_exit);
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => break Ok(()),
+                _ = sigterm.recv() => break Ok(()),
+                status = users.wait(), if users_up => {
+                    users_up = false;
+                    println!("users     exited ({}); the others keep running", describe(status));
+                }
+                status = orders.wait(), if orders_up => {
+                    orders_up = false;
+                    println!("orders    exited ({}); the others keep running", describe(status));
+                }
+                status = &mut load_exit => {
+                    break Err(format!("load exited unexpectedly: {status:?}"));
+                }
+            }
         }
-    };
-    let outcome = tokio::select! {
-        _ = tokio::signal::ctrl_c() => Ok(()),
-        _ = sigterm.recv() => Ok(()),
-        status = users.wait() => Err(format!("users exited unexpectedly: {status:?}")),
-        status = orders.wait() => Err(format!("orders exited unexpectedly: {status:?}")),
-        status = load_exit => Err(format!("load exited unexpectedly: {status:?}")),
     };
     println!("stopping: load, orders, then users, then the collector, then postgres");
     // Callers first, so no request finds the service it calls already gone.
@@ -339,6 +368,13 @@ async fn start_traceview(options: &Options, binary: &Path) -> Result<Collector, 
         ));
     }
     Ok(Collector::Traceview(child))
+}
+
+fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
+    match status {
+        Ok(status) => status.to_string(),
+        Err(e) => e.to_string(),
+    }
 }
 
 pub(crate) async fn build(root: &Path, release: bool) -> Result<(), String> {

@@ -1,12 +1,15 @@
 //! docs/workshop.md never rots: every `sh` command in it runs against the Docker-less
-//! runner, and every `console` line (how to start the system) is one this test performs
-//! itself or a compose command that a compose implementation accepts.
+//! runner (with the real Jaeger), every `console` line (how to start the system) is one
+//! this test performs itself or a compose command that a compose implementation accepts,
+//! and each exercise's stated answer is checked on Jaeger's query API, where the learner
+//! reads it.
 
 mod common;
 
-use std::time::Duration;
+use std::{collections::BTreeSet, time::Duration};
 
 use common::Runner;
+use testkit::local_jaeger::{Trace, query::Search};
 use xtask::compose::project_root;
 
 #[derive(Debug)]
@@ -15,17 +18,25 @@ enum Block {
     Console(Vec<String>),
 }
 
-fn blocks(markdown: &str) -> Vec<Block> {
+/// The code blocks, each with the number of the exercise (`## N.`) it belongs to.
+fn blocks(markdown: &str) -> Vec<(u32, Block)> {
     let mut out = Vec::new();
     let mut current: Option<(String, Vec<String>)> = None;
+    let mut exercise = 0;
     for line in markdown.lines() {
+        if current.is_none()
+            && let Some(heading) = line.strip_prefix("## ")
+            && let Some(number) = heading.split('.').next().and_then(|n| n.parse().ok())
+        {
+            exercise = number;
+        }
         match (&mut current, line.strip_prefix("```")) {
             (None, Some(lang)) => current = Some((lang.trim().to_owned(), Vec::new())),
             (Some(_), Some(_)) => {
                 let (lang, lines) = current.take().unwrap();
                 match lang.as_str() {
-                    "sh" => out.push(Block::Sh(lines)),
-                    "console" => out.push(Block::Console(lines)),
+                    "sh" => out.push((exercise, Block::Sh(lines))),
+                    "console" => out.push((exercise, Block::Console(lines))),
                     other => panic!("workshop.md: unexpected code block language {other:?}"),
                 }
             }
@@ -39,7 +50,13 @@ fn blocks(markdown: &str) -> Vec<Block> {
     out
 }
 
-async fn run(command: &str, runner: &Runner) {
+/// What one command printed, and the trace id of its answer (from `traceresponse`).
+struct Ran {
+    stdout: String,
+    trace_id: Option<String>,
+}
+
+async fn run(command: &str, runner: &Runner) -> Ran {
     let local = command
         .replace(
             "localhost:8080",
@@ -57,7 +74,12 @@ async fn run(command: &str, runner: &Runner) {
             runner.orders_port,
             args.replace("--duration 10s", "--duration 1s")
         ),
-        None => local,
+        // The answer's headers also go to stderr, where the test reads the trace id; what
+        // the learner sees (stdout) is unchanged.
+        None => match local.strip_prefix("curl ") {
+            Some(rest) => format!("curl -D /dev/stderr {rest}"),
+            None => local,
+        },
     };
     assert!(
         local.starts_with("curl ") || local.contains("/load "),
@@ -72,34 +94,330 @@ async fn run(command: &str, runner: &Runner) {
     .await
     .expect("finishes")
     .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        output.status.success() && !output.stdout.is_empty(),
-        "{command}\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
+        output.status.success() && !stdout.is_empty(),
+        "{command}\n{stdout}\n{stderr}"
     );
+    let trace_id = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("traceresponse: "))
+        .and_then(|value| value.trim().split('-').nth(1))
+        .map(str::to_owned);
+    Ran { stdout, trace_id }
+}
+
+fn set(pairs: &[(&str, &str)]) -> BTreeSet<(String, String)> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn errors(trace: &Trace) -> BTreeSet<(String, String)> {
+    trace
+        .spans()
+        .iter()
+        .filter(|s| s.is_error())
+        .map(|s| (s.service.to_owned(), s.name().to_owned()))
+        .collect()
+}
+
+/// The orders client spans to users, by start time.
+fn calls_to_users(trace: &Trace) -> Vec<(u64, u64)> {
+    let mut calls: Vec<(u64, u64)> = trace
+        .find("orders", "GET")
+        .iter()
+        .map(|s| (s.start_us(), s.end_us()))
+        .collect();
+    calls.sort();
+    calls
+}
+
+/// The trace once it has `spans` spans and no more join it.
+async fn trace_of(runner: &Runner, ran: &Ran, spans: usize) -> Trace {
+    let trace_id = ran
+        .trace_id
+        .as_deref()
+        .expect("the answer carries traceresponse");
+    runner.jaeger().trace_of(trace_id, spans).await.unwrap()
+}
+
+/// Checks what the guide says the learner sees for command `index` of `exercise`.
+/// Whether there was an answer to check (exercise 7's share of kept traces is not checked
+/// here: the runner has one sampling setting per start).
+async fn check_answer(
+    exercise: u32,
+    index: usize,
+    command: &str,
+    ran: &Ran,
+    runner: &Runner,
+) -> bool {
+    match (exercise, index) {
+        (1, 0) => {
+            let trace = trace_of(runner, ran, 7).await;
+            assert_eq!(trace.spans.len(), 7, "seven spans:\n{}", trace.outline());
+            assert_eq!(trace.services(), ["orders", "users"], "in two services");
+            let db: Vec<_> = trace
+                .spans()
+                .into_iter()
+                .filter(|s| s.name() == "db-query")
+                .collect();
+            assert_eq!(db.len(), 2, "{}", trace.outline());
+            assert!(db.iter().all(|s| s.kind() == "client"));
+            let services: BTreeSet<&str> = db.iter().map(|s| s.service).collect();
+            assert_eq!(services.len(), 2, "one per service");
+        }
+        (2, 0) => {
+            let trace = runner
+                .jaeger()
+                .trace_of("4bf92f3577b34da6a3ce929d0e0e4736", 7)
+                .await
+                .unwrap();
+            let server = trace.only("orders", "GET /orders/{order_id}");
+            assert_eq!(server.parent(), Some("00f067aa0ba902b7"), "your span");
+            assert!(
+                trace.span("00f067aa0ba902b7").is_none(),
+                "which Jaeger never received"
+            );
+            let warnings = trace.all_warnings().join("\n");
+            assert!(
+                warnings.contains("invalid parent") && warnings.contains("00f067aa0ba902b7"),
+                "Jaeger warns about the parent: {warnings:?}"
+            );
+        }
+        (3, 0) => {
+            let trace = trace_of(runner, ran, 8).await;
+            let delay = trace.only("users", "demo-delay");
+            assert_eq!(delay.tag_str("demo.delay_ms").as_deref(), Some("300"));
+            assert!(delay.raw.duration >= 300_000, "the 300 ms went here");
+            assert_eq!(
+                delay.parent(),
+                Some(trace.only("users", "GET /users/{user_id}").span_id()),
+                "inside users"
+            );
+            assert!(trace.find("orders", "demo-delay").is_empty());
+        }
+        (4, 0) => {
+            let trace = trace_of(runner, ran, 7).await;
+            assert_eq!(
+                errors(&trace),
+                set(&[
+                    ("orders", "GET /orders/{order_id}"),
+                    ("orders", "GET"),
+                    ("users", "GET /users/{user_id}"),
+                    ("users", "demo-fault"),
+                ]),
+                "{}",
+                trace.outline()
+            );
+            assert_eq!(
+                trace
+                    .only("orders", "GET /orders/{order_id}")
+                    .tag_str("http.response.status_code")
+                    .as_deref(),
+                Some("502")
+            );
+        }
+        (4, 1) => {
+            let trace = trace_of(runner, ran, 7).await;
+            let db = trace.only("users", "db-query");
+            assert!(db.is_error(), "{}", trace.outline());
+            assert_eq!(db.tag_str("error.type").as_deref(), Some("22012"));
+            assert!(errors(&trace).contains(&("users".into(), "db-query".into())));
+        }
+        (4, 2) => {
+            let trace = trace_of(runner, ran, 1).await;
+            let server = trace.only("orders", "GET /orders/{order_id}");
+            assert_eq!(
+                server.tag_str("http.response.status_code").as_deref(),
+                Some("400")
+            );
+            assert!(errors(&trace).is_empty(), "a 4xx is not an error");
+            assert!(ran.stdout.contains("invalid_id"), "{}", ran.stdout);
+        }
+        (5, _) => {
+            let strategy = command
+                .split("strategy=")
+                .nth(1)
+                .and_then(|rest| rest.split('\'').next())
+                .unwrap();
+            let trace = runner
+                .jaeger()
+                .settled_trace(
+                    ran.trace_id.as_deref().unwrap(),
+                    |t| !t.find("users", "db-query").is_empty(),
+                    Duration::from_secs(30),
+                )
+                .await
+                .unwrap();
+            let calls = calls_to_users(&trace);
+            match strategy {
+                "sequential" => {
+                    assert_eq!(calls.len(), 5, "{}", trace.outline());
+                    assert!(
+                        calls.windows(2).all(|w| w[1].0 >= w[0].1),
+                        "a staircase: each call starts after the last ended\n{}",
+                        trace.outline()
+                    );
+                }
+                "parallel" => {
+                    assert_eq!(calls.len(), 5, "{}", trace.outline());
+                    let last_start = calls.iter().map(|c| c.0).max().unwrap();
+                    let first_end = calls.iter().map(|c| c.1).min().unwrap();
+                    assert!(
+                        last_start < first_end,
+                        "side by side: all start before the first ends\n{}",
+                        trace.outline()
+                    );
+                }
+                "batched" => {
+                    assert_eq!(calls.len(), 1, "one call:\n{}", trace.outline());
+                    let query = trace.only("users", "db-query");
+                    assert!(
+                        query
+                            .tag_str("db.query.text")
+                            .unwrap()
+                            .contains("= ANY($1)"),
+                        "{}",
+                        trace.outline()
+                    );
+                    let call = trace.only("orders", "GET");
+                    let url = call.tag_str("url.full").unwrap();
+                    assert!(url.ends_with("/users?ids=7"), "{url}");
+                    trace.only("users", "GET /users");
+                }
+                other => panic!("exercise 5: unknown strategy {other}"),
+            }
+        }
+        (6, 0) => {
+            // Orders' trace ends at its client span; users starts a trace of its own.
+            let trace = trace_of(runner, ran, 5).await;
+            assert_eq!(trace.services(), ["orders"], "{}", trace.outline());
+            let users = runner
+                .jaeger()
+                .search(&Search {
+                    service: "users",
+                    limit: 10,
+                    lookback: Duration::from_secs(600),
+                    ..Search::default()
+                })
+                .await
+                .unwrap();
+            assert_eq!(users.len(), 1, "one users trace since the restart");
+            let roots = users[0].roots();
+            assert_eq!(roots.len(), 1);
+            assert_eq!(roots[0].name(), "GET /users/{user_id}");
+            assert_eq!(roots[0].parent(), None, "a root server span");
+            assert_ne!(users[0].trace_id, trace.trace_id, "two unrelated traces");
+        }
+        (8, 0) => {
+            let trace_id = ran.trace_id.clone().unwrap();
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            let line = loop {
+                let found = runner.printed().into_iter().find(|line| {
+                    line.starts_with("[ users]")
+                        && line.contains("WARN")
+                        && line.contains("trace_id=")
+                });
+                if let Some(line) = found {
+                    break line;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "no users WARN line with a trace_id in {:#?}",
+                    runner.printed()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            };
+            let logged = line
+                .split("trace_id=")
+                .nth(1)
+                .and_then(|rest| rest.split_whitespace().next())
+                .unwrap();
+            assert_eq!(logged, trace_id, "{line}");
+            let trace = runner.jaeger().trace_of(logged, 7).await.unwrap();
+            assert!(
+                trace
+                    .spans()
+                    .iter()
+                    .any(|s| s.service == "users" && !s.raw.logs.is_empty()),
+                "the line is an event on a users span too:\n{}",
+                trace.outline()
+            );
+        }
+        (9, 0) => {
+            let trace = trace_of(runner, ran, 4).await;
+            let mut tries: Vec<_> = trace.find("orders", "GET");
+            tries.sort_by_key(|s| s.start_us());
+            assert_eq!(tries.len(), 3, "three calls:\n{}", trace.outline());
+            let parents: BTreeSet<_> = tries.iter().map(|s| s.parent()).collect();
+            assert_eq!(parents.len(), 1, "under the same parent");
+            let resends: Vec<Option<String>> = tries
+                .iter()
+                .map(|s| s.tag_str("http.request.resend_count"))
+                .collect();
+            assert_eq!(resends, [None, Some("1".into()), Some("2".into())]);
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Stops the runner's `service` process, as `docker compose stop` would, and waits until
+/// the runner says it exited.
+async fn stop_service(runner: &Runner, service: &str) {
+    // SAFETY: signalling a process the runner started for this test.
+    unsafe { libc::kill(runner.pid(service), libc::SIGTERM) };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !runner
+        .printed()
+        .iter()
+        .any(|line| line.starts_with(&format!("{service:<9} exited")))
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{service} did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test]
 async fn every_command_of_the_workshop_guide_runs() {
     let guide = std::fs::read_to_string(project_root().join("docs/workshop.md")).unwrap();
     let blocks = blocks(&guide);
-    assert!(blocks.iter().filter(|b| matches!(b, Block::Sh(_))).count() >= 8);
+    assert!(
+        blocks
+            .iter()
+            .filter(|b| matches!(b, (_, Block::Sh(_))))
+            .count()
+            >= 8
+    );
 
     let compose = xtask::compose::Compose::load(&project_root()).unwrap();
+    testkit::jaeger_binary();
     let mut runner = Runner::start(&[], &[]).await;
     let mut commands_run = 0;
-    for block in blocks {
+    let mut answers_checked = BTreeSet::new();
+    let mut index_in_exercise = (0, 0);
+    for (exercise, block) in blocks {
         match block {
             Block::Console(lines) => {
                 for line in lines {
                     match line.as_str() {
                         "docker compose up" => {}
-                        "PROPAGATION=off cargo xtask up" => {
+                        "PROPAGATION=off cargo xtask up" | "cargo xtask up" => {
                             let dir = runner.cluster_dir.clone();
                             let (status, _) = runner.stop().await;
                             assert!(status.success() && !dir.exists());
-                            runner = Runner::start(&[("PROPAGATION", "off".to_owned())], &[]).await;
+                            let env: Vec<(&str, String)> = line
+                                .strip_suffix(" cargo xtask up")
+                                .and_then(|vars| vars.split_once('='))
+                                .map(|(k, v)| vec![(k, v.to_owned())])
+                                .unwrap_or_default();
+                            runner = Runner::start(&env, &[]).await;
                         }
                         other if other.starts_with("docker compose -f ") => {
                             for file in other.split(" -f ").skip(1) {
@@ -110,8 +428,13 @@ async fn every_command_of_the_workshop_guide_runs() {
                                 );
                             }
                         }
-                        // Stopping a container is the learner's fault injection; the tests
-                        // inject the same faults for real (services/orders/tests/faults.rs).
+                        "docker compose stop users" => {
+                            assert!(compose.service("users").is_some());
+                            stop_service(&runner, "users").await;
+                        }
+                        // Restarting Jaeger is checked for real in
+                        // services/orders/tests/jaeger.rs; starting users again ends the
+                        // exercise.
                         other
                             if other.starts_with("docker compose stop ")
                                 || other.starts_with("docker compose start ") =>
@@ -128,7 +451,14 @@ async fn every_command_of_the_workshop_guide_runs() {
             }
             Block::Sh(lines) => {
                 for line in lines {
-                    run(&line, &runner).await;
+                    if index_in_exercise.0 != exercise {
+                        index_in_exercise = (exercise, 0);
+                    }
+                    let ran = run(&line, &runner).await;
+                    if check_answer(exercise, index_in_exercise.1, &line, &ran, &runner).await {
+                        answers_checked.insert(exercise);
+                    }
+                    index_in_exercise.1 += 1;
                     commands_run += 1;
                 }
             }
@@ -138,4 +468,9 @@ async fn every_command_of_the_workshop_guide_runs() {
     let (status, _) = runner.stop().await;
     assert!(status.success() && !dir.exists());
     assert!(commands_run >= 12, "{commands_run} commands");
+    assert_eq!(
+        answers_checked,
+        BTreeSet::from([1, 2, 3, 4, 5, 6, 8, 9]),
+        "every exercise has a command whose answer is checked"
+    );
 }

@@ -45,6 +45,9 @@ pub struct RawSpan {
     pub duration: u64,
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// The span's events (Jaeger calls them logs).
+    #[serde(default)]
+    pub logs: Vec<Log>,
     #[serde(rename = "processID")]
     pub process_id: String,
     #[serde(default)]
@@ -57,6 +60,12 @@ pub struct Reference {
     pub ref_type: String,
     #[serde(rename = "spanID")]
     pub span_id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Log {
+    #[serde(default)]
+    pub fields: Vec<Tag>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -2,7 +2,12 @@
 // Each test binary that includes this module uses a part of it.
 #![allow(dead_code)]
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
@@ -22,7 +27,9 @@ pub struct Runner {
     pub jaeger_url: Option<String>,
     /// Every line the runner printed before `ready:`.
     pub started: Vec<String>,
-    drain: JoinHandle<Vec<String>>,
+    /// What the runner printed after `ready:`, as it arrives.
+    printed: Arc<Mutex<Vec<String>>>,
+    drain: JoinHandle<()>,
 }
 
 impl Runner {
@@ -73,12 +80,12 @@ impl Runner {
             .and_then(|rest| rest.split_whitespace().next())
             .map(str::to_owned);
         // Keep draining so the runner never blocks on a full pipe.
+        let printed = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&printed);
         let drain = tokio::spawn(async move {
-            let mut rest = Vec::new();
             while let Ok(Some(line)) = lines.next_line().await {
-                rest.push(line);
+                sink.lock().unwrap().push(line);
             }
-            rest
         });
         Self {
             child,
@@ -88,8 +95,24 @@ impl Runner {
             cluster_dir,
             jaeger_url,
             started: seen,
+            printed,
             drain,
         }
+    }
+
+    /// Every line printed after `ready:` so far (the services' logs among them).
+    pub fn printed(&self) -> Vec<String> {
+        self.printed.lock().unwrap().clone()
+    }
+
+    /// The pid the runner printed for `service`.
+    pub fn pid(&self, service: &str) -> i32 {
+        self.started
+            .iter()
+            .filter(|line| line.starts_with(service))
+            .find_map(|line| line.split("(pid ").nth(1))
+            .and_then(|rest| rest.trim_end_matches(')').parse().ok())
+            .unwrap_or_else(|| panic!("the runner prints {service}'s pid: {:#?}", self.started))
     }
 
     /// Jaeger's query API; panics when the runner started none.
@@ -109,6 +132,8 @@ impl Runner {
             .await
             .expect("stops within 60 s")
             .unwrap();
-        (status, self.drain.await.unwrap())
+        self.drain.await.unwrap();
+        let printed = self.printed.lock().unwrap().clone();
+        (status, printed)
     }
 }
