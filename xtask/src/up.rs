@@ -117,6 +117,11 @@ async fn run_with(
                 "LISTEN_ADDR" => format!("127.0.0.1:{port}"),
                 "USERS_URL" => format!("http://127.0.0.1:{}", options.users_port),
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => otlp.clone(),
+                // load's links open the Jaeger this runner started.
+                "JAEGER_UI_URL" => match &collector {
+                    Collector::Jaeger(jaeger, _) => jaeger.ui_url(),
+                    _ => continue,
+                },
                 _ => continue,
             };
         }

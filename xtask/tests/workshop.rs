@@ -247,7 +247,20 @@ async fn check_answer(
                 .jaeger()
                 .settled_trace(
                     ran.trace_id.as_deref().unwrap(),
-                    |t| !t.find("users", "db-query").is_empty(),
+                    // Whole: orders' server span (it ends last in orders) and, for every
+                    // call, users' server span and its query.
+                    |t| {
+                        let calls = t.find("orders", "GET").len();
+                        let served = t
+                            .spans()
+                            .iter()
+                            .filter(|s| s.service == "users" && s.kind() == "server")
+                            .count();
+                        t.find("orders", "GET /orders").len() == 1
+                            && calls > 0
+                            && served == calls
+                            && t.find("users", "db-query").len() == calls
+                    },
                     Duration::from_secs(30),
                 )
                 .await
@@ -295,16 +308,25 @@ async fn check_answer(
             // Orders' trace ends at its client span; users starts a trace of its own.
             let trace = trace_of(runner, ran, 5).await;
             assert_eq!(trace.services(), ["orders"], "{}", trace.outline());
-            let users = runner
-                .jaeger()
-                .search(&Search {
-                    service: "users",
-                    limit: 10,
-                    lookback: Duration::from_secs(600),
-                    ..Search::default()
-                })
-                .await
-                .unwrap();
+            // Users exports on its own schedule: wait for its trace, whole.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+            let users = loop {
+                let found = runner
+                    .jaeger()
+                    .search(&Search {
+                        service: "users",
+                        limit: 10,
+                        lookback: Duration::from_secs(600),
+                        ..Search::default()
+                    })
+                    .await
+                    .unwrap();
+                if found.iter().any(|t| t.spans.len() >= 2) {
+                    break found;
+                }
+                assert!(tokio::time::Instant::now() < deadline, "no users trace");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
             assert_eq!(users.len(), 1, "one users trace since the restart");
             let roots = users[0].roots();
             assert_eq!(roots.len(), 1);
@@ -348,7 +370,8 @@ async fn check_answer(
             );
         }
         (9, 0) => {
-            let trace = trace_of(runner, ran, 4).await;
+            // The server span, fetch-order, its query, enrich-order and three tries.
+            let trace = trace_of(runner, ran, 7).await;
             let mut tries: Vec<_> = trace.find("orders", "GET");
             tries.sort_by_key(|s| s.start_us());
             assert_eq!(tries.len(), 3, "three calls:\n{}", trace.outline());

@@ -298,9 +298,11 @@ impl Query {
     }
 
     /// The trace once `done` says it is complete and no further span has joined it over
-    /// three polls in a row (each 200 ms apart): Jaeger stores spans as each service's
-    /// batch arrives, so a count read once may be a part. Fails after `timeout`, with what
-    /// had arrived.
+    /// three polls in a row (each 200 ms apart). Jaeger stores spans as each service's
+    /// batch arrives, up to `OTEL_BSP_SCHEDULE_DELAY` apart, so `done` must name what a
+    /// whole trace has (a span count, or each service's server span, which ends after its
+    /// children); the polls only catch a straggler. Fails after `timeout`, with what had
+    /// arrived.
     pub async fn settled_trace(
         &self,
         trace_id: &str,
