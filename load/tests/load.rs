@@ -252,6 +252,35 @@ async fn every_bad_flag_is_refused_with_one_line_and_exit_code_2() {
 }
 
 #[tokio::test]
+async fn output_json_is_the_whole_stdout_even_with_debug_logs() {
+    let closed = testkit::free_port();
+    let output = load(
+        &[
+            "--target",
+            &format!("http://127.0.0.1:{closed}"),
+            "--requests",
+            "3",
+            "--rate",
+            "10",
+            "--output",
+            "json",
+        ],
+        &[("RUST_LOG", "debug".into())],
+    )
+    .await;
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let summary: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON document ({e}):\n{stdout}"));
+    assert_eq!(count(&summary["requests"]["scheduled"]), 3, "{summary}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("DEBUG"),
+        "the logs are there, on stderr:\n{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn each_request_is_the_root_of_a_trace_the_services_continue() {
     let stack = testkit::stack::Stack::start().await;
     let output = load(

@@ -77,6 +77,10 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
             assert_eq!(trace.services(), ["orders", "users"]);
             let started = runner.started.join("\n");
             assert!(
+                started.contains("listening") && !started.contains("TracerProvider.GlobalSet"),
+                "compose's log settings keep our INFO lines, not the SDK's: {started}"
+            );
+            assert!(
                 started.contains("the image's built-in all-in-one config"),
                 "the runner says what it started: {started}"
             );

@@ -559,7 +559,7 @@ async fn sampling_follows_the_otel_settings_and_the_callers_decision() {
     let (trace_id, _, flags) = traceresponse(&response);
     assert_eq!((trace_id.as_str(), flags.as_str()), (TRACE_ID, "00"));
 
-    let off = spawn_orders(
+    let mut off = spawn_orders(
         &stack.collector,
         &stack.orders_db,
         &stack.users.url(),
@@ -575,6 +575,8 @@ async fn sampling_follows_the_otel_settings_and_the_callers_decision() {
     assert_eq!(response.status(), 200);
     let (off_trace, _, flags) = traceresponse(&response);
     assert_eq!(flags, "00");
+    // Stopped (SIGTERM flushes): any span it had queued has arrived by now.
+    assert!(off.terminate().await.success());
 
     // A sampled request after both: once it has arrived, the others would have too.
     let response = stack
@@ -589,6 +591,8 @@ async fn sampling_follows_the_otel_settings_and_the_callers_decision() {
         .wait_for_trace(&sampled, 7, WAIT)
         .await
         .unwrap();
+    let mut stack = stack;
+    assert!(stack.shutdown().await.iter().all(|s| s.success()));
     let spans = stack.collector.spans();
     assert!(
         !spans

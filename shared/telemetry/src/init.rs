@@ -80,8 +80,10 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     let subscriber = subscriber(
         config,
         tracer,
-        std::io::stdout,
-        std::io::stdout().is_terminal(),
+        // Logs go to stderr: stdout holds only what a command is asked to print
+        // (`load --output json | jq` must read one JSON document).
+        std::io::stderr,
+        std::io::stderr().is_terminal(),
     )?;
     subscriber.try_init()?;
 

@@ -15,19 +15,6 @@ use tokio::{
     sync::mpsc,
 };
 
-/// Variables a developer's shell may hold that would change what the service under test
-/// does; tests set what they need explicitly.
-const INHERITED_SETTINGS: &[&str] = &[
-    "DATABASE_URL",
-    "LISTEN_ADDR",
-    "USERS_URL",
-    "USERS_TIMEOUT_MS",
-    "RUST_LOG",
-    "LOG_FORMAT",
-    "DATABASE_STARTUP_TIMEOUT_MS",
-    "DATABASE_MAX_CONNECTIONS",
-];
-
 pub struct ServiceProcess {
     pub addr: SocketAddr,
     child: Child,
@@ -83,15 +70,13 @@ pub fn binary(name: &str) -> PathBuf {
 
 fn command(name: &str, env: &[(&str, String)]) -> Command {
     let mut command = Command::new(binary(name));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OTEL_") || INHERITED_SETTINGS.contains(&key.as_str()) {
-            command.env_remove(key);
-        }
-    }
+    // Nothing of the shell's: an exported DEMO_FAULTS or OTEL_* would change what the
+    // process under test does. PATH only, as xtask's runner gives its children.
     command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("LISTEN_ADDR", "127.0.0.1:0")
         .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -141,16 +126,18 @@ pub async fn spawn_service(name: &str, env: &[(&str, String)]) -> ServiceProcess
         .unwrap_or_else(|e| panic!("start {name}: {e}"));
     let logs = Arc::new(Mutex::new(Vec::new()));
     let (tx, mut rx) = mpsc::unbounded_channel();
+    // The logs (and so the `listening` line) are on stderr; stdout is read too, so nothing
+    // a binary prints is lost from a failure message.
     let readers = vec![
         collect_lines(
             child.stdout.take().expect("piped stdout"),
             logs.clone(),
-            Some(tx),
+            None,
         ),
         collect_lines(
             child.stderr.take().expect("piped stderr"),
             logs.clone(),
-            None,
+            Some(tx),
         ),
     ];
 
