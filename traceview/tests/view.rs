@@ -93,7 +93,7 @@ fn order_trace() -> Trace {
             Some("0000000000000001"),
             Internal,
             1,
-            10,
+            23,
             &[("order.id", Value::Int(1))],
         ),
         span(
@@ -110,7 +110,7 @@ fn order_trace() -> Trace {
             "orders",
             "enrich-order",
             "0000000000000004",
-            Some("0000000000000001"),
+            Some("0000000000000002"),
             Internal,
             11,
             23,

@@ -123,7 +123,7 @@ async fn an_order_request_is_one_trace_across_both_services_and_the_database() {
     );
 
     let enrich = only(&spans, "orders", "enrich-order");
-    assert_child(enrich, server);
+    assert_child(enrich, fetch);
     assert_eq!(enrich.kind, SpanKind::Internal);
     assert_eq!(int_attr(enrich, "user.id"), 1);
 

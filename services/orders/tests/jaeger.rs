@@ -77,10 +77,11 @@ async fn the_seed_trace_in_jaeger_is_seven_spans_in_two_services() {
         ("orders", "fetch-order"),
         ("orders", "GET /orders/{order_id}"),
     );
+    // The tutorial's tree: both steps inside fetch-order.
     assert_parent(
         &trace,
         ("orders", "enrich-order"),
-        ("orders", "GET /orders/{order_id}"),
+        ("orders", "fetch-order"),
     );
     assert_parent(&trace, ("orders", "GET"), ("orders", "enrich-order"));
     assert_parent(&trace, ("users", "GET /users/{user_id}"), ("orders", "GET"));
