@@ -15,7 +15,7 @@ use tokio::{io::AsyncReadExt as _, process::Child, task::JoinHandle, time::Insta
 
 use crate::{
     compose::{Compose, project_root},
-    up::{Server, build, isolated_command, local_database_url},
+    up::{Server, build, isolated_command, local_database_url, target_dir},
 };
 
 /// What a long-running task (`soak`, `bench`) starts from: compose's settings, the binaries
@@ -39,9 +39,7 @@ impl Setup {
     ) -> Result<Self, String> {
         let root = project_root();
         let compose = Compose::load(&root)?;
-        let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-            .map(|dir| root.join(dir))
-            .unwrap_or_else(|| root.join("target"));
+        let target_dir = target_dir(&root);
         let bin_dir = match bin_dir {
             Some(dir) => dir.to_path_buf(),
             None => {

@@ -57,6 +57,13 @@ pub(crate) enum Database {
 }
 
 pub async fn run(options: Options) -> Result<(), String> {
+    // Refused before anything is built or started.
+    if let Some(endpoint) = named_collector().filter(|_| options.tail_sampling) {
+        return Err(format!(
+            "--tail-sampling starts a Jaeger of its own, but OTEL_EXPORTER_OTLP_ENDPOINT \
+             ({endpoint}) names a collector already"
+        ));
+    }
     let root = project_root();
     let compose = Compose::load(&root)?;
     if options.bin_dir.is_none() {
@@ -92,19 +99,10 @@ async fn run_with(
     let bin_dir = options
         .bin_dir
         .clone()
-        .unwrap_or_else(|| root.join("target").join(profile));
+        .unwrap_or_else(|| target_dir(root).join(profile));
     let bin = |name: &str| bin_dir.join(name);
 
-    let mut collector = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .ok()
-        .filter(|v| !v.is_empty())
-    {
-        Some(endpoint) if options.tail_sampling => {
-            return Err(format!(
-                "--tail-sampling starts a Jaeger of its own, but OTEL_EXPORTER_OTLP_ENDPOINT \
-                 ({endpoint}) names a collector already"
-            ));
-        }
+    let mut collector = match named_collector() {
         Some(endpoint) => Collector::Named(endpoint),
         None => start_collector(root, options, &bin("traceview")).await?,
     };
@@ -254,6 +252,13 @@ async fn run_with(
     outcome
 }
 
+/// `OTEL_EXPORTER_OTLP_ENDPOINT`, when the learner names a collector of their own.
+fn named_collector() -> Option<String> {
+    std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .ok()
+        .filter(|v| !v.is_empty())
+}
+
 /// Where the spans go.
 enum Collector {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`, someone else's.
@@ -348,7 +353,8 @@ pub fn tail_sampling_config(root: &Path) -> Result<std::path::PathBuf, String> {
         .ok_or_else(|| format!("{}: jaeger mounts no .yaml", path.display()))
 }
 
-fn target_dir(root: &Path) -> std::path::PathBuf {
+/// Cargo's target folder: `CARGO_TARGET_DIR` (relative to the root) or `target`.
+pub(crate) fn target_dir(root: &Path) -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(|dir| root.join(dir))
         .unwrap_or_else(|| root.join("target"))

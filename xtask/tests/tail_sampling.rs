@@ -47,6 +47,15 @@ async fn load(runner: &Runner, args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+/// 30 requests at 10/s, each carrying `baggage` to users (demo faults are on in compose).
+async fn thirty_with_baggage(runner: &Runner, baggage: &str) -> Value {
+    load(
+        runner,
+        &["--requests", "30", "--rate", "10", "--baggage", baggage],
+    )
+    .await
+}
+
 fn status_count(summary: &Value, status: &str) -> usize {
     summary["status_codes"][status].as_u64().unwrap_or(0) as usize
 }
@@ -89,28 +98,8 @@ async fn tail_sampling_keeps_every_error_and_slow_trace_and_a_tenth_of_the_rest_
             &runner,
             &["--requests", "240", "--rate", "60", "--mix", "ok=100"]
         ),
-        load(
-            &runner,
-            &[
-                "--requests",
-                "30",
-                "--rate",
-                "10",
-                "--baggage",
-                "demo.fail=users"
-            ]
-        ),
-        load(
-            &runner,
-            &[
-                "--requests",
-                "30",
-                "--rate",
-                "10",
-                "--baggage",
-                "demo.delay_ms=600"
-            ]
-        ),
+        thirty_with_baggage(&runner, "demo.fail=users"),
+        thirty_with_baggage(&runner, "demo.delay_ms=600"),
     );
     let sent = BTreeMap::from([
         (Class::Fast, status_count(&fast, "200")),
@@ -128,15 +117,7 @@ async fn tail_sampling_keeps_every_error_and_slow_trace_and_a_tenth_of_the_rest_
     let mut stable = 0;
     let mut last = usize::MAX;
     let traces = loop {
-        let traces = jaeger
-            .search(&Search {
-                service: "load",
-                limit: 1000,
-                lookback: Duration::from_secs(3600),
-                ..Search::default()
-            })
-            .await
-            .unwrap();
+        let traces = jaeger.search(&Search::recent("load")).await.unwrap();
         let count = |c: Class| traces.iter().filter(|t| class(t) == c).count();
         let complete = count(Class::Error) >= 30 && count(Class::Slow) >= 30;
         stable = if complete && traces.len() == last {

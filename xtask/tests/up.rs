@@ -16,6 +16,39 @@ async fn closed(port: u16) -> bool {
 }
 
 #[tokio::test]
+async fn contradictory_collector_flags_are_refused_at_once_naming_them() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .arg("up")
+            .args(args)
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap()
+    };
+    let both = run(&["--tail-sampling", "--traceview"], &[]);
+    assert_eq!(both.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert!(
+        stderr.contains("--tail-sampling") && stderr.contains("--traceview"),
+        "{stderr}"
+    );
+
+    let named = run(
+        &["--tail-sampling"],
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")],
+    );
+    assert_eq!(named.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&named.stderr);
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("OTEL_EXPORTER_OTLP_ENDPOINT") && stderr.contains("--tail-sampling"),
+        "{stderr}"
+    );
+    assert!(named.stdout.is_empty(), "nothing was started");
+}
+
+#[tokio::test]
 async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
     let receiver = Receiver::start().await;
     for round in 1..=3 {

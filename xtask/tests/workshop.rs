@@ -309,24 +309,16 @@ async fn check_answer(
             let trace = trace_of(runner, ran, 5).await;
             assert_eq!(trace.services(), ["orders"], "{}", trace.outline());
             // Users exports on its own schedule: wait for its trace, whole.
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            let users = loop {
-                let found = runner
-                    .jaeger()
-                    .search(&Search {
-                        service: "users",
-                        limit: 10,
-                        lookback: Duration::from_secs(600),
-                        ..Search::default()
-                    })
-                    .await
-                    .unwrap();
-                if found.iter().any(|t| t.spans.len() >= 2) {
-                    break found;
-                }
-                assert!(tokio::time::Instant::now() < deadline, "no users trace");
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            };
+            let jaeger = runner.jaeger();
+            let users = testkit::eventually(
+                Duration::from_secs(30),
+                || async {
+                    let found = jaeger.search(&Search::recent("users")).await.unwrap();
+                    found.iter().any(|t| t.spans.len() >= 2).then_some(found)
+                },
+                || "a whole users trace in Jaeger".to_owned(),
+            )
+            .await;
             assert_eq!(users.len(), 1, "one users trace since the restart");
             let roots = users[0].roots();
             assert_eq!(roots.len(), 1);
@@ -336,23 +328,23 @@ async fn check_answer(
         }
         (8, 0) => {
             let trace_id = ran.trace_id.clone().unwrap();
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            let line = loop {
-                let found = runner.printed().into_iter().find(|line| {
-                    line.starts_with("[ users]")
-                        && line.contains("WARN")
-                        && line.contains("trace_id=")
-                });
-                if let Some(line) = found {
-                    break line;
-                }
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "no users WARN line with a trace_id in {:#?}",
-                    runner.printed()
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            };
+            let line = testkit::eventually(
+                Duration::from_secs(30),
+                || async {
+                    runner.printed().into_iter().find(|line| {
+                        line.starts_with("[ users]")
+                            && line.contains("WARN")
+                            && line.contains("trace_id=")
+                    })
+                },
+                || {
+                    format!(
+                        "a users WARN line with a trace_id in {:#?}",
+                        runner.printed()
+                    )
+                },
+            )
+            .await;
             let logged = line
                 .split("trace_id=")
                 .nth(1)
@@ -393,18 +385,19 @@ async fn check_answer(
 async fn stop_service(runner: &Runner, service: &str) {
     // SAFETY: signalling a process the runner started for this test.
     unsafe { libc::kill(runner.pid(service), libc::SIGTERM) };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !runner
-        .printed()
-        .iter()
-        .any(|line| line.starts_with(&format!("{service:<9} exited")))
-    {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{service} did not stop"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let exited = format!("{service:<9} exited");
+    testkit::eventually(
+        Duration::from_secs(30),
+        || async {
+            runner
+                .printed()
+                .iter()
+                .any(|line| line.starts_with(&exited))
+                .then_some(())
+        },
+        || format!("{service} stopped, as the runner says"),
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -118,8 +118,9 @@ impl Ports {
     }
 }
 
-fn free_ports<const N: usize>() -> [u16; N] {
-    // All held until all are chosen, so no two are the same.
+/// `N` distinct ports that were free a moment ago: all are held until all are chosen, so
+/// two calls cannot hand out the same one.
+pub fn free_ports<const N: usize>() -> [u16; N] {
     let listeners: Vec<TcpListener> = (0..N)
         .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1"))
         .collect();

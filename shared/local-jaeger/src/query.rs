@@ -254,6 +254,18 @@ pub struct Search<'a> {
     pub lookback: Duration,
 }
 
+impl<'a> Search<'a> {
+    /// The last hour of `service`'s traces, up to 1000: everything a test made.
+    pub fn recent(service: &'a str) -> Self {
+        Self {
+            service,
+            limit: 1000,
+            lookback: Duration::from_secs(3600),
+            ..Self::default()
+        }
+    }
+}
+
 impl Query {
     pub fn new(base: &str) -> Self {
         Self {

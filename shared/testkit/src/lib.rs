@@ -17,21 +17,12 @@ pub use otlp_receiver::Receiver;
 pub use postgres::{Postgres, postgres};
 pub use process::{ServiceProcess, binary, run_to_exit, spawn_service};
 
+/// Ports that were free a moment ago (the same picker Jaeger's listeners get).
+pub use local_jaeger::free_ports;
+
 /// A port that was free a moment ago, for "nothing listens here" tests.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind an ephemeral port on 127.0.0.1")
-        .port()
-}
-
-/// `N` distinct ports that were free a moment ago: all are held until all are chosen, so
-/// two calls cannot hand out the same one.
-pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<std::net::TcpListener> = (0..N)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port"))
-        .collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
+    free_ports::<1>()[0]
 }
 
 /// The one span of `service` named `name` among `spans`; fails the test, listing what
@@ -51,6 +42,32 @@ pub fn only<'a>(
         "exactly one {service}/{name} span in {spans:#?}"
     );
     found[0]
+}
+
+/// Polls `check` every 100 ms until it gives a value, for things that happen in their own
+/// time (a log line, a trace in Jaeger, a process gone); panics after `timeout` with
+/// `failure()`, which can show what was seen instead.
+pub async fn eventually<T, F, Fut>(
+    timeout: std::time::Duration,
+    mut check: F,
+    failure: impl Fn() -> String,
+) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {timeout:?}: {}",
+            failure()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 pub fn http_client() -> reqwest::Client {
