@@ -243,12 +243,11 @@ async fn every_bad_flag_is_refused_with_one_line_and_exit_code_2() {
             "{args:?}: nothing sent, nothing reported"
         );
     }
-    let bad_env = load(
-        &["--requests", "1"],
-        &[("OTEL_TRACES_SAMPLER", "sometimes".into())],
-    )
-    .await;
+    // A setting of ours is strict; an OTEL_* one is warned about and defaulted (the
+    // services' tests check those).
+    let bad_env = load(&["--requests", "1"], &[("LOG_FORMAT", "xml".into())]).await;
     assert_eq!(bad_env.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad_env.stderr).contains("LOG_FORMAT"));
 }
 
 #[tokio::test]

@@ -269,6 +269,21 @@ async fn check_answer(
             match strategy {
                 "sequential" => {
                     assert_eq!(calls.len(), 5, "{}", trace.outline());
+                    // The answer's "each inside its order's fetch-order and enrich-order".
+                    for call in trace.find("orders", "GET") {
+                        let up = |s: &testkit::local_jaeger::query::Span<'_>| {
+                            s.parent()
+                                .and_then(|id| trace.span(id))
+                                .map(|p| p.name().to_owned())
+                        };
+                        let enrich = call.parent().and_then(|id| trace.span(id)).unwrap();
+                        assert_eq!(
+                            (up(&call).as_deref(), up(&enrich).as_deref()),
+                            (Some("enrich-order"), Some("fetch-order")),
+                            "{}",
+                            trace.outline()
+                        );
+                    }
                     assert!(
                         calls.windows(2).all(|w| w[1].0 >= w[0].1),
                         "a staircase: each call starts after the last ended\n{}",

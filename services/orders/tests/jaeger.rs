@@ -181,6 +181,39 @@ async fn the_seed_trace_in_jaeger_is_seven_spans_in_two_services() {
     assert_eq!(services, ["orders", "users"], "the UI's Service list");
 }
 
+/// Every OTLP transport the specification names reaches Jaeger whole: http/json too, and
+/// the protocol's value in any case (the enum values are case-insensitive).
+#[tokio::test]
+async fn both_http_encodings_reach_jaeger_whole() {
+    for protocol in ["HTTP/JSON", "http/protobuf"] {
+        let jaeger = testkit::jaeger().await;
+        let env = [
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", jaeger.otlp_http_endpoint()),
+        ];
+        let stack = Stack::assemble(jaeger, &env, &env).await;
+        let answer = get(
+            &stack.client,
+            &format!("{}/orders/1", stack.orders.url()),
+            &[],
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{protocol}");
+        let trace = seven_spans(&stack.jaeger(), &answer.trace_id()).await;
+        assert_eq!(trace.services(), ["orders", "users"], "{protocol}");
+        assert_parent(&trace, ("users", "GET /users/{user_id}"), ("orders", "GET"));
+        for (service, lines) in [
+            ("orders", stack.orders.logs()),
+            ("users", stack.users.logs()),
+        ] {
+            assert!(
+                !lines.iter().any(|l| l.contains("WARN")),
+                "{protocol}: {service} warned: {lines:#?}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_failing_users_call_marks_the_error_path_in_jaeger() {
     let faults = [("DEMO_FAULTS", "on".to_owned())];

@@ -136,6 +136,11 @@ async fn the_three_fan_out_strategies_give_the_same_answer_and_different_traces(
         assert_eq!(status, 200, "{strategy}: {body}");
         let orders = body["orders"].as_array().unwrap();
         assert_eq!(orders.len(), 5);
+        let mut listed: Vec<i64> = orders
+            .iter()
+            .map(|o| o["order"]["id"].as_i64().unwrap())
+            .collect();
+        listed.sort_unstable();
         assert!(
             orders
                 .iter()
@@ -143,15 +148,55 @@ async fn the_three_fan_out_strategies_give_the_same_answer_and_different_traces(
         );
         answers.push(body);
 
-        let users_calls = if strategy == "batched" { 1 } else { 5 };
+        // Server span, its query and enrich-orders; per call, users' server span and its
+        // query; per order (not batched), fetch-order and enrich-order around the call.
+        let (users_calls, per_call) = if strategy == "batched" {
+            (1, 3)
+        } else {
+            (5, 5)
+        };
         let spans = stack
             .collector
-            .wait_for_trace(&trace_id, 3 + 3 * users_calls, WAIT)
+            .wait_for_trace(&trace_id, 3 + per_call * users_calls, WAIT)
             .await
             .unwrap();
         let mut calls = named(&spans, "orders", "GET");
         calls.sort_by_key(|s| s.start_unix_nanos);
         assert_eq!(calls.len(), users_calls, "{strategy}");
+        let parent = |child: &ReceivedSpan| -> &ReceivedSpan {
+            let id = child.parent_span_id.as_deref().expect("a parent");
+            spans
+                .iter()
+                .find(|s| s.span_id == id)
+                .expect("the parent arrived")
+        };
+        let fan_out = testkit::only(&spans, "orders", "enrich-orders");
+        let mut order_ids = Vec::new();
+        for call in &calls {
+            if strategy == "batched" {
+                assert_eq!(parent(call).span_id, fan_out.span_id, "batched: {call:?}");
+                continue;
+            }
+            // The tutorial's tree, once per order.
+            let enrich = parent(call);
+            let fetch = parent(enrich);
+            assert_eq!(
+                (enrich.name.as_str(), fetch.name.as_str()),
+                ("enrich-order", "fetch-order")
+            );
+            assert_eq!(parent(fetch).span_id, fan_out.span_id);
+            assert_eq!(enrich.int_attr("user.id"), Some(7));
+            order_ids.push(fetch.int_attr("order.id").expect("order.id"));
+        }
+        if strategy != "batched" {
+            order_ids.sort_unstable();
+            assert_eq!(
+                order_ids, listed,
+                "{strategy}: one fetch-order per listed order"
+            );
+        } else {
+            assert!(named(&spans, "orders", "fetch-order").is_empty());
+        }
         assert_eq!(
             named(&spans, "users", "db-query").len(),
             users_calls,

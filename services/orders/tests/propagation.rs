@@ -4,7 +4,12 @@
 use std::time::Duration;
 
 use otlp_receiver::ReceivedSpan;
-use testkit::{only, stack::Stack, traced::get};
+use testkit::{
+    only,
+    stack::{Stack, spawn_orders},
+    traced::get,
+    wiretap::WireTap,
+};
 
 const WAIT: Duration = Duration::from_secs(15);
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -18,8 +23,8 @@ fn trace_flags(span: &ReceivedSpan) -> u32 {
 async fn the_callers_context_crosses_both_services_cleaned_by_the_rules() {
     let stack = Stack::start().await;
     let url = format!("{}/orders/2", stack.orders.url());
-    // Level 2: sampled + random. Two tracestate headers, with an invalid and a repeated
-    // member among them.
+    // Level 2: sampled + random. Two tracestate headers, one list, with a repeated key and
+    // an empty member.
     let answer = get(
         &stack.client,
         &url,
@@ -28,7 +33,7 @@ async fn the_callers_context_crosses_both_services_cleaned_by_the_rules() {
                 "traceparent",
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
             ),
-            ("tracestate", "rojo=00f067aa0ba902b7,Bad=key"),
+            ("tracestate", "rojo=00f067aa0ba902b7,,"),
             ("tracestate", "congo=t61rcWkgMzE,rojo=again"),
         ],
     )
@@ -63,6 +68,115 @@ async fn the_callers_context_crosses_both_services_cleaned_by_the_rules() {
         );
     }
     assert_eq!(answer.trace.as_ref().unwrap().flags, "03");
+}
+
+/// A `tracestate` is one list, passed on whole or not at all (W3C Trace Context, 3.3.1.1),
+/// as the W3C test suite checks it at STRICT_LEVEL=2: what users records is what orders
+/// received, or nothing when any member of the list breaks the grammar.
+#[tokio::test]
+async fn a_tracestate_is_passed_on_whole_or_not_at_all() {
+    let stack = Stack::start().await;
+    let url = format!("{}/orders/2", stack.orders.url());
+    let members = |range: std::ops::RangeInclusive<usize>| -> String {
+        range
+            .map(|i| format!("bar{i:02}={i:02}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let key_256 = format!("{}=1", "z".repeat(256));
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (vec!["rojo=1,Bad=1".into()], String::new()),
+        (vec!["rojo=1".into(), "foo.bar=1".into()], String::new()),
+        (vec!["@foo=1,bar=2".into()], String::new()),
+        (vec!["foo=,bar=3".into()], String::new()),
+        (vec!["foo=bar=baz".into()], String::new()),
+        (
+            vec!["foo=1".into(), format!("{}=1", "z".repeat(257))],
+            String::new(),
+        ),
+        (
+            vec!["foo=1".into(), key_256.clone()],
+            format!("foo=1,{key_256}"),
+        ),
+        (vec!["a=1,,b=2".into(), " \t ".into()], "a=1,b=2".into()),
+        (vec!["foo@=1,bar=2".into()], "foo@=1,bar=2".into()),
+        (
+            vec![members(1..=10), members(11..=20), members(21..=32)],
+            members(1..=32),
+        ),
+        (vec![members(1..=20), members(21..=33)], String::new()),
+    ];
+    for (n, (sent, expected)) in cases.iter().enumerate() {
+        let trace_id = format!("{:032x}", 0x7ace_0000 + n);
+        let traceparent = format!("00-{trace_id}-00f067aa0ba902b7-01");
+        let mut headers = vec![("traceparent", traceparent.as_str())];
+        headers.extend(sent.iter().map(|v| ("tracestate", v.as_str())));
+        let answer = get(&stack.client, &url, &headers).await;
+        assert_eq!(answer.status, 200, "{sent:?}: {:?}", answer.body);
+        assert_eq!(answer.trace_id(), trace_id, "{sent:?}: the trace continues");
+        let spans = stack
+            .collector
+            .wait_for_trace(&trace_id, 7, WAIT)
+            .await
+            .unwrap();
+        for s in [
+            only(&spans, "orders", "GET /orders/{order_id}"),
+            only(&spans, "users", "GET /users/{user_id}"),
+        ] {
+            assert_eq!(
+                &s.trace_state, expected,
+                "{sent:?}, in {} {}",
+                s.service_name, s.name
+            );
+        }
+    }
+}
+
+/// What the spans cannot show, read on the wire between orders and users: keys that the
+/// Level 2 grammar allows and opentelemetry's `TraceState` cannot hold, and the `random`
+/// flag of an unsampled request, which has no span at all.
+#[tokio::test]
+async fn level_2_keys_and_the_random_flag_reach_users_on_the_wire() {
+    let stack = Stack::start().await;
+    let tap = WireTap::start(stack.users.addr).await;
+    let orders = spawn_orders(&stack.collector, &stack.orders_db, &tap.url(), &[]).await;
+    let url = format!("{}/orders/2", orders.url());
+
+    let level_2 = format!("foo@@bar=1,foo@bar@baz=2,t@{}=3,rojo=4", "v".repeat(15));
+    let answer = get(
+        &stack.client,
+        &url,
+        &[
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            ),
+            ("tracestate", &level_2),
+        ],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    assert_eq!(tap.header_values("tracestate"), [level_2]);
+
+    let random_unsampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-02";
+    let answer = get(&stack.client, &url, &[("traceparent", random_unsampled)]).await;
+    assert_eq!(answer.status, 200, "{:?}", answer.body);
+    let trace = answer.trace.expect("a traceresponse, sampled or not");
+    assert_eq!(
+        (trace.trace_id.as_str(), trace.flags.as_str()),
+        ("0af7651916cd43dd8448eb211c80319c", "02")
+    );
+    let sent = tap.header_values("traceparent");
+    assert_eq!(sent.len(), 2, "one call to users per request: {sent:?}");
+    assert_eq!(
+        sent[1],
+        format!("00-0af7651916cd43dd8448eb211c80319c-{}-02", trace.span_id),
+        "users is called under orders' unsampled context, random flag kept"
+    );
+    assert!(
+        tap.header_values("tracestate").len() == 1,
+        "no tracestate was sent with the second request"
+    );
 }
 
 #[tokio::test]

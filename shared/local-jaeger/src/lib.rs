@@ -298,6 +298,11 @@ impl Jaeger {
         format!("http://127.0.0.1:{}", self.ports.otlp_grpc)
     }
 
+    /// OTLP/HTTP, as `OTEL_EXPORTER_OTLP_ENDPOINT` (the exporter appends `/v1/traces`).
+    pub fn otlp_http_endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.otlp_http)
+    }
+
     /// The UI's (and its query API's) base URL.
     pub fn ui_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.query_http)

@@ -47,7 +47,6 @@ use sqlx::postgres::PgConnectOptions;
 use telemetry::{
     OpenTelemetrySpanExt as _, TelemetryConfig,
     client::{client_span, inject, record_status},
-    config::{BatchConfig, DEFAULT_LOG_FILTER, LogFormat, Protocol, SamplerConfig},
     db::{DbTarget, Query},
     server::{TRACERESPONSE, trace_http},
 };
@@ -77,22 +76,10 @@ impl SpanExporter for Discard {
     }
 }
 
-/// `TelemetryConfig::from_env` with no variable set, spelt out so that an `OTEL_*` or
-/// `RUST_LOG` in the shell cannot change what is measured.
+/// `TelemetryConfig::from_env` with no variable set, so that an `OTEL_*` or `RUST_LOG` in
+/// the shell cannot change what is measured.
 fn config() -> TelemetryConfig {
-    TelemetryConfig {
-        sdk_disabled: false,
-        service_name: "bench".to_owned(),
-        service_version: "0".to_owned(),
-        protocol: Protocol::Grpc,
-        sampler: SamplerConfig::ParentBasedAlwaysOn,
-        log_format: LogFormat::Text,
-        log_filter: DEFAULT_LOG_FILTER.to_owned(),
-        batch: BatchConfig {
-            max_queue_size: 2048,
-            max_export_batch_size: 512,
-        },
-    }
+    TelemetryConfig::defaults("bench")
 }
 
 /// The service's subscriber and provider, not installed until [`Telemetry::install`].

@@ -8,7 +8,7 @@ use opentelemetry::{
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::{
     Resource,
-    trace::{BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider},
+    trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider},
 };
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{
@@ -86,6 +86,9 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         std::io::stderr().is_terminal(),
     )?;
     subscriber.try_init()?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
 
     if let Some(provider) = &provider {
         global::set_tracer_provider(provider.clone());
@@ -174,14 +177,24 @@ fn span_filter() -> Targets {
 }
 
 fn build_provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, InitError> {
-    // Endpoints, headers, timeout and compression come from the OTEL_EXPORTER_OTLP_* variables,
-    // which the exporter reads itself (and appends /v1/traces for HTTP as the spec says).
-    let exporter = match config.protocol {
-        Protocol::Grpc => SpanExporter::builder().with_tonic().build()?,
-        Protocol::HttpProtobuf => SpanExporter::builder()
+    // The endpoint is the one config.rs resolved (so a malformed one is ignored, not fatal);
+    // headers, timeout and compression come from the OTEL_EXPORTER_OTLP_* variables, which
+    // the exporter reads itself.
+    let endpoint = config.endpoint.clone();
+    let http = |protocol| {
+        SpanExporter::builder()
             .with_http()
-            .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+            .with_protocol(protocol)
+            .with_endpoint(endpoint.clone())
+            .build()
+    };
+    let exporter = match config.protocol {
+        Protocol::Grpc => SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
             .build()?,
+        Protocol::HttpProtobuf => http(opentelemetry_otlp::Protocol::HttpBinary)?,
+        Protocol::HttpJson => http(opentelemetry_otlp::Protocol::HttpJson)?,
     };
     Ok(provider_with(config, exporter))
 }
@@ -194,14 +207,23 @@ pub fn provider_with<E>(config: &TelemetryConfig, exporter: E) -> SdkTracerProvi
 where
     E: opentelemetry_sdk::trace::SpanExporter + 'static,
 {
-    // Queue and batch sizes come from OTEL_BSP_* (read by the builder); the exporter keeps
-    // what a collector outage would lose, bounded by the same queue size.
+    // The exporter keeps what a collector outage would lose, bounded by the same queue size.
     let exporter = HoldingExporter::new(
         exporter,
         config.batch.max_export_batch_size,
         config.batch.max_queue_size,
     );
-    let processor = BatchSpanProcessor::builder(exporter).build();
+    // The rest of OTEL_BSP_* (export timeout, concurrent exports) the builder reads itself.
+    let batch = BatchConfigBuilder::default()
+        .with_max_queue_size(config.batch.max_queue_size)
+        .with_max_export_batch_size(config.batch.max_export_batch_size)
+        .with_scheduled_delay(std::time::Duration::from_millis(
+            config.batch.scheduled_delay_ms,
+        ))
+        .build();
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(batch)
+        .build();
     let resource = Resource::builder()
         .with_service_name(config.service_name.clone())
         .with_attribute(KeyValue::new(

@@ -1,10 +1,10 @@
 //! W3C Trace Context (Level 2) by the letter of the specification. The SDK's
 //! `TraceContextPropagator` accepts trace ids of the wrong length, looks only at the first
-//! of several `traceparent` headers, reads only the first `tracestate`, throws the whole
-//! `tracestate` away for one bad member and never propagates the Level 2 `random` flag;
-//! here a malformed context is refused (the request then starts a new trace), split headers
-//! are combined, bad or surplus `tracestate` members are dropped one by one, and the
-//! `sampled` and `random` flags travel on.
+//! of several `traceparent` headers, reads only the first `tracestate`, checks its keys by
+//! the Level 1 grammar and never propagates the Level 2 `random` flag; here a malformed context is refused (the request then starts a new trace), split headers
+//! are combined, a `tracestate` list that breaks the Level 2 grammar anywhere is discarded
+//! whole, as the specification says, and the `sampled` and `random` flags travel on. The
+//! rules are those the W3C test suite checks at SPEC_LEVEL=2 STRICT_LEVEL=2.
 
 use opentelemetry::{
     Context,
@@ -106,10 +106,23 @@ pub fn parse_traceparent(value: &str) -> Option<TraceParent> {
     })
 }
 
-/// Several `tracestate` headers are one list, in order (RFC 9110 field combination). A
-/// member that breaks the grammar is dropped, as is a repeated key (the first one stands)
-/// and any member past the 32nd; the rest of the list survives.
-fn tracestate(extractor: &dyn Extractor) -> TraceState {
+/// The `tracestate` list as received, kept beside the span context. opentelemetry 0.32's
+/// `TraceState` checks keys by the Level 1 grammar (one `@`, a system id of at most 14
+/// characters) and has no unchecked constructor, so `foo@@bar` or `t@` plus 15 characters,
+/// valid in Level 2, cannot live in it; context values travel from the server span to every
+/// span under it (tracing-opentelemetry builds each child's context from its parent's), so
+/// the list reaches the calls a request makes as it came.
+#[derive(Debug, Clone)]
+struct ReceivedTraceState {
+    trace_id: TraceId,
+    header: String,
+}
+
+/// Several `tracestate` headers are one list, in order (RFC 9110 field combination), read
+/// whole or not at all (section 3.3.1.1): one member that breaks the grammar, or a 33rd,
+/// discards the list. Empty members are allowed and skipped; of a repeated key the first
+/// stands (the specification allows keeping or dropping the repeat).
+fn tracestate(extractor: &dyn Extractor) -> Option<Vec<(&str, &str)>> {
     let values = match extractor.get_all(TRACESTATE) {
         Some(values) => values,
         None => extractor.get(TRACESTATE).into_iter().collect(),
@@ -120,40 +133,28 @@ fn tracestate(extractor: &dyn Extractor) -> TraceState {
         if member.is_empty() {
             continue;
         }
-        let Some((key, value)) = member.split_once('=') else {
-            continue;
-        };
-        if valid_key(key) && valid_value(value) && !members.iter().any(|(k, _)| *k == key) {
+        let (key, value) = member.split_once('=')?;
+        if !valid_key(key) || !valid_value(value) {
+            return None;
+        }
+        if !members.iter().any(|(k, _)| *k == key) {
             members.push((key, value));
         }
     }
-    members.truncate(MAX_TRACESTATE_MEMBERS);
-    TraceState::from_key_value(members).unwrap_or_default()
+    (members.len() <= MAX_TRACESTATE_MEMBERS).then_some(members)
 }
 
-fn key_char(b: u8) -> bool {
-    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'-' | b'*' | b'/')
-}
-
-/// `simple-key` or `tenant-id@system-id` (section 3.3.1.3.1).
+/// `key = ( lcalpha / DIGIT ) 0*255 ( keychar )`, `keychar = lcalpha / DIGIT / "_" / "-" /
+/// "*" / "/" / "@"` (Level 2, section 3.3.1.3.1).
 fn valid_key(key: &str) -> bool {
     let bytes = key.as_bytes();
-    match key.split_once('@') {
-        None => {
-            (1..=256).contains(&bytes.len())
-                && bytes[0].is_ascii_lowercase()
-                && bytes.iter().all(|&b| key_char(b))
-        }
-        Some((tenant, system)) => {
-            let (t, s) = (tenant.as_bytes(), system.as_bytes());
-            (1..=241).contains(&t.len())
-                && (t[0].is_ascii_lowercase() || t[0].is_ascii_digit())
-                && t.iter().all(|&b| key_char(b))
-                && (1..=14).contains(&s.len())
-                && s[0].is_ascii_lowercase()
-                && s.iter().all(|&b| key_char(b))
-        }
-    }
+    (1..=256).contains(&bytes.len())
+        && (bytes[0].is_ascii_lowercase() || bytes[0].is_ascii_digit())
+        && bytes.iter().all(|&b| {
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || matches!(b, b'_' | b'-' | b'*' | b'/' | b'@')
+        })
 }
 
 /// Up to 256 printable ASCII characters except `,` and `=`, not ending in a space.
@@ -166,7 +167,9 @@ fn valid_value(value: &str) -> bool {
 }
 
 impl W3cTraceContext {
-    fn extract_span_context(extractor: &dyn Extractor) -> Option<SpanContext> {
+    fn extract_span_context(
+        extractor: &dyn Extractor,
+    ) -> Option<(SpanContext, Option<ReceivedTraceState>)> {
         let values = extractor
             .get_all(TRACEPARENT)
             .or_else(|| extractor.get(TRACEPARENT).map(|v| vec![v]))?;
@@ -177,13 +180,25 @@ impl W3cTraceContext {
         let parent = parse_traceparent(value)?;
         // Bits no version defines yet are not propagated (section 3.2.2.5).
         let flags = TraceFlags::new(parent.flags & KNOWN_FLAGS);
-        Some(SpanContext::new(
-            parent.trace_id,
-            parent.parent_id,
-            flags,
-            true,
-            tracestate(extractor),
-        ))
+        let members = tracestate(extractor).unwrap_or_default();
+        // What the SDK's TraceState can hold is what the spans record (OTLP's trace_state).
+        let recorded = TraceState::from_key_value(
+            members
+                .iter()
+                .filter(|(k, v)| TraceState::NONE.insert(*k, *v).is_ok())
+                .copied(),
+        )
+        .unwrap_or_default();
+        let received = (!members.is_empty()).then(|| ReceivedTraceState {
+            trace_id: parent.trace_id,
+            header: members
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        });
+        let sc = SpanContext::new(parent.trace_id, parent.parent_id, flags, true, recorded);
+        Some((sc, received))
     }
 }
 
@@ -200,7 +215,12 @@ impl TextMapPropagator for W3cTraceContext {
             TRACEPARENT,
             format_traceparent(sc.trace_id(), sc.span_id(), flags),
         );
-        let state = sc.trace_state().header();
+        // Nothing of ours edits a tracestate (no sampler adds a member), so the list as
+        // received is the one to pass on, within its own trace.
+        let state = match cx.get::<ReceivedTraceState>() {
+            Some(received) if received.trace_id == sc.trace_id() => received.header.clone(),
+            _ => sc.trace_state().header(),
+        };
         if !state.is_empty() {
             injector.set(TRACESTATE, state);
         }
@@ -208,7 +228,8 @@ impl TextMapPropagator for W3cTraceContext {
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
         match Self::extract_span_context(extractor) {
-            Some(sc) => cx.with_remote_span_context(sc),
+            Some((sc, Some(received))) => cx.with_remote_span_context(sc).with_value(received),
+            Some((sc, None)) => cx.with_remote_span_context(sc),
             None => cx.clone(),
         }
     }
@@ -325,34 +346,96 @@ mod tests {
         );
     }
 
-    #[test]
-    fn bad_and_repeated_tracestate_members_are_dropped_one_by_one() {
-        let sc = extract(&[
-            (TRACEPARENT, VALID),
-            (
-                TRACESTATE,
-                "rojo=00f067aa0ba902b7, ,Bad=1,congo=t61rcWkgMzE,nokey,rojo=again,\
-                 fw529a3039@dt=1,0x@system=2,tenant@toolongsystemid=3,tab=a\tb,a=b=c",
-            ),
-        ]);
-        assert_eq!(
-            sc.trace_state().header(),
-            "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE,fw529a3039@dt=1,0x@system=2"
-        );
+    /// The `tracestate` a service passes on after receiving `headers` with a valid parent.
+    fn passed_on(tracestate: &[&'static str]) -> Option<String> {
+        let mut headers = vec![(TRACEPARENT, VALID)];
+        headers.extend(tracestate.iter().map(|v| (TRACESTATE, *v)));
+        let mut map: HashMap<&'static str, Vec<&'static str>> = HashMap::new();
+        for (k, v) in headers {
+            map.entry(k).or_default().push(v);
+        }
+        let cx = W3cTraceContext::new().extract(&Headers(map));
+        let mut out: HashMap<String, String> = HashMap::new();
+        W3cTraceContext::new().inject_context(&cx, &mut out);
+        out.remove(TRACESTATE)
     }
 
     #[test]
-    fn tracestate_keeps_at_most_32_members() {
-        let members: Vec<String> = (0..40).map(|i| format!("k{i}=v{i}")).collect();
-        let header: &'static str = Box::leak(members.join(",").into_boxed_str());
-        let sc = extract(&[(TRACEPARENT, VALID), (TRACESTATE, header)]);
-        let kept: Vec<String> = sc
-            .trace_state()
-            .header()
-            .split(',')
-            .map(str::to_owned)
+    fn one_bad_member_discards_the_whole_tracestate() {
+        for bad in [
+            "rojo=1,Bad=1",
+            "foo =1",
+            "foo.bar=1",
+            "@foo=1,bar=2",
+            "foo=bar=baz",
+            "foo=,bar=3",
+            "nokey,bar=2",
+            "tab=a\tb",
+            "v=del\u{7f}",
+        ] {
+            assert_eq!(passed_on(&[bad]), None, "{bad:?}");
+        }
+        let long_key: &'static str = format!("{}=1", "z".repeat(257)).leak();
+        assert_eq!(passed_on(&["foo=1", long_key]), None, "a 257-character key");
+        let long_value: &'static str = format!("foo={}", "v".repeat(257)).leak();
+        assert_eq!(passed_on(&[long_value]), None, "a 257-character value");
+    }
+
+    #[test]
+    fn level_2_keys_empty_members_and_whitespace_are_accepted() {
+        for (sent, kept) in [
+            (&["foo@=1,bar=2"][..], "foo@=1,bar=2"),
+            (&["foo@@bar=1,bar=2"], "foo@@bar=1,bar=2"),
+            (&["foo@bar@baz=1,bar=2"], "foo@bar@baz=1,bar=2"),
+            (&["a=1,,b=2", " , "], "a=1,b=2"),
+            (&["foo=1 \t , \t bar=2, \t baz=3"], "foo=1,bar=2,baz=3"),
+            (&["", "foo=1"], "foo=1"),
+            (&["foo=1,foo=2", "foo=3"], "foo=1"),
+            (
+                &["rojo=00f067aa0ba902b7", "congo=t61rcWkgMzE"],
+                "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
+            ),
+        ] {
+            assert_eq!(passed_on(sent).as_deref(), Some(kept), "{sent:?}");
+        }
+        let key_256: &'static str = format!("{}=1", "z".repeat(256)).leak();
+        assert_eq!(passed_on(&[key_256]).as_deref(), Some(key_256));
+        for key in [
+            format!("{}@{}", "t".repeat(241), "v".repeat(14)),
+            format!("{}@v", "t".repeat(242)),
+            format!("t@{}", "v".repeat(15)),
+        ] {
+            let member: &'static str = format!("foo=1,{key}=1").leak();
+            assert_eq!(passed_on(&[member]).as_deref(), Some(member));
+        }
+        let value: String = (0x20_u8..=0x7e)
+            .filter(|b| *b != b',' && *b != b'=')
+            .map(char::from)
             .collect();
-        assert_eq!(kept, members[..32]);
+        let member: &'static str = format!("k={value}").leak();
+        assert_eq!(passed_on(&[member]).as_deref(), Some(member));
+    }
+
+    #[test]
+    fn what_the_sdk_cannot_hold_is_passed_on_but_not_recorded() {
+        let sc = extract(&[(TRACEPARENT, VALID), (TRACESTATE, "foo@@bar=1,rojo=2")]);
+        assert_eq!(sc.trace_state().header(), "rojo=2");
+    }
+
+    #[test]
+    fn thirty_two_members_pass_and_a_thirty_third_discards_the_list() {
+        let members = |n: usize| -> &'static str {
+            (1..=n)
+                .map(|i| format!("bar{i:02}={i:02}"))
+                .collect::<Vec<_>>()
+                .join(",")
+                .leak()
+        };
+        assert_eq!(passed_on(&[members(32)]).as_deref(), Some(members(32)));
+        assert_eq!(
+            passed_on(&[members(30), "bar31=31,bar32=32,bar33=33"]),
+            None
+        );
     }
 
     #[test]

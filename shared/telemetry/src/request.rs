@@ -115,10 +115,22 @@ impl Sampling {
                 .should_sample(Some(parent), trace_id, "", &SpanKind::Server, &[], &[]);
         match result.decision {
             SamplingDecision::Drop => {
+                // The caller's flags but `sampled`: Level 2's `random` says how the trace id
+                // was made, which holds whether or not this hop samples (the SDK's own Drop
+                // path writes 00).
+                let flags = if continues {
+                    parent
+                        .span()
+                        .span_context()
+                        .trace_flags()
+                        .with_sampled(false)
+                } else {
+                    TraceFlags::default()
+                };
                 let sc = SpanContext::new(
                     trace_id,
                     self.ids.new_span_id(),
-                    TraceFlags::default(),
+                    flags,
                     false,
                     result.trace_state,
                 );
@@ -291,9 +303,7 @@ mod tests {
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
     use super::*;
-    use crate::config::{
-        BatchConfig, DEFAULT_LOG_FILTER, LogFormat, Protocol, SamplerConfig, TelemetryConfig,
-    };
+    use crate::config::TelemetryConfig;
 
     #[derive(Debug, Clone, Default)]
     struct Count(Arc<AtomicUsize>);
@@ -335,19 +345,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_unsampled_request_builds_no_span_and_a_sampled_one_builds_them_all() {
-        let config = TelemetryConfig {
-            sdk_disabled: false,
-            service_name: "test".to_owned(),
-            service_version: "0".to_owned(),
-            protocol: Protocol::Grpc,
-            sampler: SamplerConfig::ParentBasedAlwaysOn,
-            log_format: LogFormat::Text,
-            log_filter: DEFAULT_LOG_FILTER.to_owned(),
-            batch: BatchConfig {
-                max_queue_size: 2048,
-                max_export_batch_size: 512,
-            },
-        };
+        let config = TelemetryConfig::defaults("test");
         let exported = Count::default();
         let provider = crate::provider_with(&config, exported.clone());
         let tracer = provider.tracer("test");
@@ -372,6 +370,15 @@ mod tests {
             );
         })
         .await;
+
+        let Decision::Unsampled(random) = decide(&caller(TraceFlags::new(0x02))) else {
+            panic!("an unsampled caller's request is not sampled");
+        };
+        assert_eq!(
+            random.span().span_context().trace_flags().to_u8(),
+            0x02,
+            "the caller's random flag stays"
+        );
 
         let Decision::Traced { new_trace_id: None } = decide(&caller(TraceFlags::SAMPLED)) else {
             panic!("a sampled caller's request is traced, in the caller's trace");

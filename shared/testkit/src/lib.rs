@@ -3,13 +3,15 @@
 //! - [`spawn_service`]: a project binary as a child process on a random port;
 //! - [`stack`]: both services wired to a database each and a collector (our OTLP receiver
 //!   or the real Jaeger);
-//! - [`jaeger`]: the real Jaeger v2 binary, read through its query API.
+//! - [`jaeger`]: the real Jaeger v2 binary, read through its query API;
+//! - [`wiretap`]: a relay that records what a service sent on the wire.
 
 mod jaeger;
 mod postgres;
 mod process;
 pub mod stack;
 pub mod traced;
+pub mod wiretap;
 
 pub use jaeger::{jaeger, jaeger_binary, start_jaeger};
 pub use local_jaeger;
