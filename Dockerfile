@@ -1,7 +1,9 @@
 # syntax=docker/dockerfile:1
 # One image holds every binary of the workspace (orders, users, load); compose picks one with
-# `command:`. Dependencies are compiled in their own cached layer (cargo-chef), so editing a
-# handler recompiles only the workspace crates.
+# `command:`. Dependencies are compiled in their own cached layer (cargo-chef), cooked for
+# exactly the binaries built below. Measured with the same cargo commands outside Docker (no
+# engine on our machines), 2 cores: the first build 4 min 20 s; an edit of orders' routes.rs
+# then recompiles that one crate, 24 s.
 
 ARG RUST_VERSION=1.95
 
@@ -15,7 +17,10 @@ RUN cargo chef prepare --recipe-path recipe.json
 
 FROM chef AS builder
 COPY --from=planner /app/recipe.json recipe.json
-RUN cargo chef cook --release --locked --recipe-path recipe.json
+# Cook exactly what is built below: cooking the whole workspace unifies features (hyper-util,
+# tonic, tokio-stream) that the --bin build does not ask for, so that build would compile
+# axum, reqwest, tonic and the OpenTelemetry crates again after every edit.
+RUN cargo chef cook --release --locked --recipe-path recipe.json --bin orders --bin users --bin load
 COPY . .
 RUN cargo build --release --locked --bin orders --bin users --bin load \
     && mkdir -p /out \

@@ -27,7 +27,7 @@ pub struct Args {
     /// Linear ramps, e.g. "10/s:30s,100/s:1m,0/s:10s" (each ramps from the previous target).
     #[arg(long)]
     pub stages: Option<String>,
-    /// How long to run; 0 runs until Ctrl-C. Default 10s (a staged run lasts its stages).
+    /// How long to run; 0 runs until Ctrl-C or SIGTERM. Default 10s (a staged run lasts its stages).
     #[arg(long, allow_hyphen_values = true)]
     pub duration: Option<String>,
     /// Stop after this many requests.
@@ -88,7 +88,7 @@ pub struct Plan {
     pub target: Url,
     pub path: String,
     pub schedule: Schedule,
-    /// `None`: until Ctrl-C.
+    /// `None`: until Ctrl-C or SIGTERM.
     pub duration: Option<Duration>,
     pub requests: Option<u64>,
     pub max_in_flight: usize,

@@ -159,8 +159,9 @@ async fn drive(plan: &Plan, stats: Arc<Mutex<Stats>>) -> (Duration, bool) {
     let mut tasks = JoinSet::new();
     let start = Instant::now();
     let progress = Progress::start(plan, stats.clone(), start);
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
+    // SIGTERM too: in its container load is PID 1, and `docker compose stop` sends SIGTERM.
+    let stop = telemetry::signal::stop_requested();
+    tokio::pin!(stop);
     let mut interrupted = false;
 
     let mut n: u64 = 0;
@@ -177,7 +178,7 @@ async fn drive(plan: &Plan, stats: Arc<Mutex<Stats>>) -> (Duration, bool) {
         let scheduled = start + due;
         tokio::select! {
             () = sleep_until(scheduled) => {}
-            _ = &mut ctrl_c => { interrupted = true; break; }
+            _ = &mut stop => { interrupted = true; break; }
         }
         n += 1;
         let (kind, id) = picker.next();
@@ -203,11 +204,11 @@ async fn drive(plan: &Plan, stats: Arc<Mutex<Stats>>) -> (Duration, bool) {
         while tasks.try_join_next().is_some() {}
     }
 
-    // Let in-flight requests finish (each is bounded by its timeout); a second Ctrl-C leaves.
+    // Let in-flight requests finish (each is bounded by its timeout); a second Ctrl-C or SIGTERM leaves.
     if !interrupted {
         tokio::select! {
             () = async { while tasks.join_next().await.is_some() {} } => {}
-            _ = &mut ctrl_c => { interrupted = true; }
+            _ = &mut stop => { interrupted = true; }
         }
     } else {
         let _ = tokio::time::timeout(plan.timeout, async {

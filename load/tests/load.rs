@@ -352,39 +352,59 @@ async fn each_request_is_the_root_of_a_trace_the_services_continue() {
     }
 }
 
+/// Ctrl-C in a terminal, SIGTERM from `docker compose stop` (load is PID 1 in its
+/// container): either stops the run, prints what ran so far and flushes every span before
+/// exiting 0. The batch delay is longer than the run, so the spans that arrive are the ones
+/// the exit flushed.
 #[tokio::test]
-async fn ctrl_c_prints_what_ran_so_far_and_exits_0() {
-    let (url, received) = server(None).await;
-    let child = Command::new(env!("CARGO_BIN_EXE_load"))
-        .args([
-            "--target",
-            &url,
-            "--rate",
-            "50",
-            "--duration",
-            "0",
-            "--output",
-            "json",
-        ])
-        .env("OTEL_SDK_DISABLED", "true")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    // SAFETY: signalling our own child.
-    unsafe { libc::kill(child.id().unwrap() as i32, libc::SIGINT) };
-    let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
-        .await
-        .expect("stops on Ctrl-C")
-        .unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let s: Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(s["interrupted"], true);
-    let completed = count(&s["requests"]["completed"]);
-    assert!(
-        completed > 0 && completed as usize == received.load(Ordering::SeqCst),
-        "{s}"
-    );
+async fn ctrl_c_or_sigterm_prints_what_ran_so_far_flushes_and_exits_0() {
+    for (signal, name) in [(libc::SIGINT, "SIGINT"), (libc::SIGTERM, "SIGTERM")] {
+        let (url, received) = server(None).await;
+        let collector = testkit::Receiver::start().await;
+        let child = Command::new(env!("CARGO_BIN_EXE_load"))
+            .args([
+                "--target",
+                &url,
+                "--rate",
+                "50",
+                "--duration",
+                "0",
+                "--output",
+                "json",
+            ])
+            .env_clear()
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.grpc_endpoint())
+            .env("OTEL_BSP_SCHEDULE_DELAY", "60000")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id().unwrap() as i32, signal) };
+        let output = tokio::time::timeout(Duration::from_secs(20), child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("stops on {name}"))
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{name}: {stderr}");
+        let s: Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{name}: the summary is printed ({e}): {stderr}"));
+        assert_eq!(s["interrupted"], true, "{name}");
+        let completed = count(&s["requests"]["completed"]);
+        assert!(
+            completed > 0 && completed as usize == received.load(Ordering::SeqCst),
+            "{name}: {s}"
+        );
+        let roots = collector
+            .spans()
+            .iter()
+            .filter(|span| span.service_name == "load")
+            .count();
+        assert_eq!(
+            roots as u64, completed,
+            "{name}: one span per completed request, flushed before the exit"
+        );
+    }
 }

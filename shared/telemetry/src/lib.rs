@@ -11,6 +11,7 @@ mod logs;
 pub mod propagation;
 mod request;
 pub mod server;
+pub mod signal;
 
 pub use config::{ConfigError, TelemetryConfig};
 pub use init::{InitError, TelemetryGuard, init};

@@ -19,20 +19,34 @@ pub fn jaeger_binary() -> PathBuf {
     })
 }
 
-/// A Jaeger with the image's built-in all-in-one configuration, on free ports.
+/// A Jaeger with the image's built-in all-in-one configuration, on free ports. A port free
+/// a moment ago can be taken by a parallel test before Jaeger binds it (Jaeger opens some
+/// fifteen listeners): then it is started again on other ports.
 pub async fn jaeger() -> Jaeger {
-    start_jaeger(&Config::AllInOne, Ports::free()).await
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_start(&Config::AllInOne, Ports::free()).await {
+            Ok(jaeger) => return jaeger,
+            Err(e) if attempt < 3 && e.contains("address already in use") => continue,
+            Err(e) => panic!("start Jaeger: {e}"),
+        }
+    }
 }
 
 /// A Jaeger with `config` on `ports`; its log in the temp folder, named in every failure.
 pub async fn start_jaeger(config: &Config, ports: Ports) -> Jaeger {
+    try_start(config, ports)
+        .await
+        .unwrap_or_else(|e| panic!("start Jaeger: {e}"))
+}
+
+async fn try_start(config: &Config, ports: Ports) -> Result<Jaeger, String> {
     static STARTED: AtomicUsize = AtomicUsize::new(0);
     let log = std::env::temp_dir().join(format!(
         "jaeger-test-{}-{}.log",
         std::process::id(),
         STARTED.fetch_add(1, Ordering::Relaxed)
     ));
-    Jaeger::start(&jaeger_binary(), config, ports, &log)
-        .await
-        .unwrap_or_else(|e| panic!("start Jaeger: {e}"))
+    Jaeger::start(&jaeger_binary(), config, ports, &log).await
 }
