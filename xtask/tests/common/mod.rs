@@ -132,8 +132,29 @@ impl Runner {
             .await
             .expect("stops within 60 s")
             .unwrap();
-        self.drain.await.unwrap();
+        (&mut self.drain).await.unwrap();
         let printed = self.printed.lock().unwrap().clone();
         (status, printed)
+    }
+}
+
+/// A test that fails before `stop` still stops the runner gracefully: killed outright (as
+/// `kill_on_drop` would), it could not stop its Postgres and services, which then outlived
+/// the test run holding their ports (seen on a failed run).
+impl Drop for Runner {
+    fn drop(&mut self) {
+        if !matches!(self.child.try_wait(), Ok(None)) {
+            return;
+        }
+        if let Some(pid) = self.child.id() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+        for _ in 0..200 {
+            if !matches!(self.child.try_wait(), Ok(None)) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 }
