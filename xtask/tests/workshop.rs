@@ -306,6 +306,11 @@ async fn check_answer(
                 }
                 "batched" => {
                     assert_eq!(calls.len(), 1, "one call:\n{}", trace.outline());
+                    assert!(
+                        trace.find("orders", "fetch-order").is_empty(),
+                        "no per-order spans:\n{}",
+                        trace.outline()
+                    );
                     let query = trace.only("users", "db-query");
                     assert!(
                         query

@@ -130,6 +130,32 @@ async fn a_tracestate_is_passed_on_whole_or_not_at_all() {
             );
         }
     }
+
+    // A value that is not visible ASCII is a member that breaks the grammar, not a header
+    // to leave out: the list goes, the trace continues.
+    let trace_id = "7ace00000000000000000000000000ff";
+    let response = stack
+        .client
+        .get(&url)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .header("tracestate", "rojo=1")
+        .header(
+            "tracestate",
+            reqwest::header::HeaderValue::from_bytes(b"x=\xff").unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let spans = stack
+        .collector
+        .wait_for_trace(trace_id, 7, WAIT)
+        .await
+        .unwrap();
+    assert_eq!(
+        only(&spans, "users", "GET /users/{user_id}").trace_state,
+        ""
+    );
 }
 
 /// What the spans cannot show, read on the wire between orders and users: keys that the

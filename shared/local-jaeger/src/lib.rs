@@ -199,8 +199,26 @@ pub struct Jaeger {
 
 impl Jaeger {
     /// Starts `binary` with `config`, its log (stdout and stderr) in `log`, and waits until
-    /// its health check says it is ready (at most 60 s).
+    /// its health check says it is ready (at most 60 s). A port picked free for an internal
+    /// listener can be taken by another process before Jaeger binds it (it opens some
+    /// fifteen): then Jaeger is started again with other internal ports, twice at most. The
+    /// published `ports` stay as asked.
     pub async fn start(
+        binary: &Path,
+        config: &Config,
+        ports: Ports,
+        log: &Path,
+    ) -> Result<Self, String> {
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(binary, config, ports.clone(), log).await {
+                Err(e) if attempt < 3 && e.contains("address already in use") => attempt += 1,
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_once(
         binary: &Path,
         config: &Config,
         ports: Ports,
@@ -211,6 +229,11 @@ impl Jaeger {
             Config::AllInOne => ALL_IN_ONE_LISTENERS.iter().map(|k| k.to_string()).collect(),
             Config::File(path) => file_listeners(path)?,
         };
+        // All held at once while picked, so no two internal listeners get the same port.
+        let published = [ports.otlp_grpc, ports.otlp_http, ports.query_http];
+        let mut internal = free_ports::<32>()
+            .into_iter()
+            .filter(|port| !published.contains(port));
         let mut health_port = 0;
         let mut args: Vec<String> = Vec::new();
         if let Config::File(path) = config {
@@ -221,7 +244,9 @@ impl Jaeger {
                 OTLP_GRPC => ports.otlp_grpc,
                 OTLP_HTTP => ports.otlp_http,
                 QUERY_HTTP => ports.query_http,
-                _ => free_ports::<1>()[0],
+                _ => internal
+                    .next()
+                    .ok_or_else(|| format!("more than 32 listeners in {config:?}"))?,
             };
             if key == HEALTH_HTTP {
                 health_port = port;

@@ -14,7 +14,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use opentelemetry::{baggage::BaggageExt as _, global};
-use opentelemetry_http::HeaderExtractor;
 
 use crate::json_error;
 
@@ -63,7 +62,9 @@ pub async fn layer(enabled: bool, mut request: Request, next: Next) -> Response 
     if !enabled {
         return next.run(request).await;
     }
-    let cx = global::get_text_map_propagator(|p| p.extract(&HeaderExtractor(request.headers())));
+    let cx = global::get_text_map_propagator(|p| {
+        p.extract(&telemetry::propagation::RequestHeaders(request.headers()))
+    });
     let entries = cx
         .baggage()
         .iter()

@@ -38,7 +38,6 @@ use axum::{
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_http::HeaderExtractor;
 use opentelemetry_sdk::{
     error::OTelSdkResult,
     trace::{SdkTracerProvider, SpanData, SpanExporter},
@@ -138,7 +137,7 @@ fn request_span(traceparent: &str) -> Span {
     let mut headers = HeaderMap::new();
     headers.insert("traceparent", traceparent.parse().expect("valid header"));
     let parent = opentelemetry::global::get_text_map_propagator(|propagator| {
-        propagator.extract(&HeaderExtractor(&headers))
+        propagator.extract(&telemetry::propagation::RequestHeaders(&headers))
     });
     let span = tracing::info_span!("HTTP request", otel.kind = "server");
     span.set_parent(parent)

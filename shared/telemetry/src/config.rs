@@ -175,11 +175,20 @@ pub struct BatchConfig {
 /// `true` as false, and a value that cannot be used is warned about and replaced by the
 /// default, never a reason to stop. The project's own variables (`RUST_LOG`, `LOG_FORMAT`
 /// and those of service-kit) stay strict: a typo there stops start-up with a line naming it.
-struct Reader {
+struct Reader<'a> {
+    lookup: &'a Lookup<'a>,
     warnings: Vec<String>,
 }
 
-impl Reader {
+/// Where settings come from: the environment ([`optional`]), or nothing at all (the
+/// defaults).
+type Lookup<'a> = dyn Fn(&'static str) -> Result<Option<String>, ConfigError> + 'a;
+
+impl Reader<'_> {
+    fn get(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
+        (self.lookup)(var)
+    }
+
     fn warn(&mut self, var: &str, raw: &str, why: &str, default: &str) {
         self.warnings
             .push(format!("{var}={raw:?} ignored: {why}; using {default}"));
@@ -187,7 +196,7 @@ impl Reader {
 
     /// The variable, lower-cased, for the enum values.
     fn lowercase(&self, var: &'static str) -> Result<Option<(String, String)>, ConfigError> {
-        Ok(optional(var)?.map(|raw| (raw.to_ascii_lowercase(), raw)))
+        Ok(self.get(var)?.map(|raw| (raw.to_ascii_lowercase(), raw)))
     }
 
     fn boolean(&mut self, var: &'static str) -> Result<bool, ConfigError> {
@@ -211,7 +220,7 @@ impl Reader {
     where
         T: std::str::FromStr + fmt::Display,
     {
-        let Some(raw) = optional(var)? else {
+        let Some(raw) = self.get(var)? else {
             return Ok(default);
         };
         match raw.parse::<T>() {
@@ -252,7 +261,7 @@ impl Reader {
         let default_base = format!("http://localhost:{}", protocol.default_port());
         let http = protocol != Protocol::Grpc;
         for var in [TRACES, GENERAL] {
-            let Some(raw) = optional(var)? else {
+            let Some(raw) = self.get(var)? else {
                 continue;
             };
             let url = match url::Url::parse(&raw) {
@@ -347,7 +356,7 @@ impl Reader {
 
     fn resource_attributes(&mut self) -> Result<Vec<(String, String)>, ConfigError> {
         const VAR: &str = "OTEL_RESOURCE_ATTRIBUTES";
-        let Some(raw) = optional(VAR)? else {
+        let Some(raw) = self.get(VAR)? else {
             return Ok(Vec::new());
         };
         // "The entire environment variable value SHOULD be discarded" on any error.
@@ -365,11 +374,26 @@ impl TelemetryConfig {
         default_service_name: &str,
         service_version: &str,
     ) -> Result<Self, ConfigError> {
+        Self::read(default_service_name, service_version, &optional)
+    }
+
+    /// What [`TelemetryConfig::from_env`] gives with no variable set, whatever the shell
+    /// has exported: for the benchmarks and unit tests.
+    pub fn defaults(service_name: &str) -> Self {
+        Self::read(service_name, "0", &|_| Ok(None)).expect("the defaults are valid settings")
+    }
+
+    fn read(
+        default_service_name: &str,
+        service_version: &str,
+        lookup: &Lookup<'_>,
+    ) -> Result<Self, ConfigError> {
         let mut reader = Reader {
+            lookup,
             warnings: Vec::new(),
         };
         let resource_attributes = reader.resource_attributes()?;
-        let service_name = match optional("OTEL_SERVICE_NAME")? {
+        let service_name = match reader.get("OTEL_SERVICE_NAME")? {
             Some(name) => name,
             None => resource_attributes
                 .iter()
@@ -382,7 +406,9 @@ impl TelemetryConfig {
         let endpoint = reader.endpoint(protocol)?;
         let sampler = reader.sampler()?;
         let batch = reader.batch()?;
-        let log_filter = optional("RUST_LOG")?.unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
+        let log_filter = reader
+            .get("RUST_LOG")?
+            .unwrap_or_else(|| DEFAULT_LOG_FILTER.to_owned());
         tracing_subscriber::EnvFilter::try_new(&log_filter)
             .map_err(|e| ConfigError::new("RUST_LOG", e.to_string()))?;
         Ok(Self {
@@ -392,37 +418,16 @@ impl TelemetryConfig {
             protocol,
             endpoint,
             sampler,
-            log_format: parse_log_format()?,
+            log_format: parse_log_format(&reader)?,
             log_filter,
             batch,
             warnings: reader.warnings,
         })
     }
-
-    /// What [`TelemetryConfig::from_env`] gives with no variable set, whatever the shell
-    /// has exported: for the benchmarks and unit tests.
-    pub fn defaults(service_name: &str) -> Self {
-        Self {
-            sdk_disabled: false,
-            service_name: service_name.to_owned(),
-            service_version: "0".to_owned(),
-            protocol: Protocol::Grpc,
-            endpoint: "http://localhost:4317".to_owned(),
-            sampler: SamplerConfig::ParentBasedAlwaysOn,
-            log_format: LogFormat::Text,
-            log_filter: DEFAULT_LOG_FILTER.to_owned(),
-            batch: BatchConfig {
-                max_queue_size: 2048,
-                max_export_batch_size: 512,
-                scheduled_delay_ms: 5000,
-            },
-            warnings: Vec::new(),
-        }
-    }
 }
 
-fn parse_log_format() -> Result<LogFormat, ConfigError> {
-    match optional("LOG_FORMAT")?.as_deref() {
+fn parse_log_format(reader: &Reader<'_>) -> Result<LogFormat, ConfigError> {
+    match reader.get("LOG_FORMAT")?.as_deref() {
         None | Some("text") => Ok(LogFormat::Text),
         Some("json") => Ok(LogFormat::Json),
         Some(other) => Err(ConfigError::new(
@@ -467,6 +472,43 @@ fn percent_decode(value: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn read(vars: &[(&'static str, &str)]) -> TelemetryConfig {
+        let lookup = |var: &'static str| {
+            Ok(vars
+                .iter()
+                .find(|(k, _)| *k == var)
+                .map(|(_, v)| (*v).to_owned()))
+        };
+        TelemetryConfig::read("test", "0", &lookup).expect("OTEL_* never stops start-up")
+    }
+
+    #[test]
+    fn endpoints_resolve_as_the_exporter_specification_says() {
+        assert_eq!(read(&[]).endpoint, "http://localhost:4317");
+        let http = ("OTEL_EXPORTER_OTLP_PROTOCOL", "HTTP/Protobuf");
+        assert_eq!(read(&[http]).endpoint, "http://localhost:4318/v1/traces");
+        assert_eq!(
+            read(&[http, ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://jaeger:4318/")]).endpoint,
+            "http://jaeger:4318/v1/traces"
+        );
+        let traces = (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "http://jaeger:4318/custom",
+        );
+        assert_eq!(read(&[http, traces]).endpoint, "http://jaeger:4318/custom");
+        let bad = read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "jaeger:4317")]);
+        assert_eq!(
+            (bad.endpoint.as_str(), bad.warnings.len()),
+            ("http://localhost:4317", 1)
+        );
+    }
+
+    #[test]
+    fn the_defaults_are_what_no_variable_gives() {
+        assert_eq!(TelemetryConfig::defaults("test"), read(&[]));
+        assert!(read(&[]).warnings.is_empty());
+    }
 
     #[test]
     fn resource_attributes_are_split_and_decoded() {

@@ -1,10 +1,11 @@
 //! W3C Trace Context (Level 2) by the letter of the specification. The SDK's
 //! `TraceContextPropagator` accepts trace ids of the wrong length, looks only at the first
 //! of several `traceparent` headers, reads only the first `tracestate`, checks its keys by
-//! the Level 1 grammar and never propagates the Level 2 `random` flag; here a malformed context is refused (the request then starts a new trace), split headers
-//! are combined, a `tracestate` list that breaks the Level 2 grammar anywhere is discarded
-//! whole, as the specification says, and the `sampled` and `random` flags travel on. The
-//! rules are those the W3C test suite checks at SPEC_LEVEL=2 STRICT_LEVEL=2.
+//! the Level 1 grammar and never propagates the Level 2 `random` flag; here a malformed
+//! context is refused (the request then starts a new trace), split headers are combined, a
+//! `tracestate` list that breaks the Level 2 grammar anywhere is discarded whole, as the
+//! specification says, and the `sampled` and `random` flags travel on. The rules are those
+//! the W3C test suite checks at SPEC_LEVEL=2 STRICT_LEVEL=2.
 
 use opentelemetry::{
     Context,
@@ -19,6 +20,37 @@ const TRACESTATE: &str = "tracestate";
 const KNOWN_FLAGS: u8 = 0x01 | 0x02;
 /// "There can be a maximum of 32 list-members in a list."
 const MAX_TRACESTATE_MEMBERS: usize = 32;
+
+/// The request's headers for extraction. opentelemetry-http's `HeaderExtractor` leaves out a
+/// value that is not visible ASCII, so of two `traceparent` headers one would look like the
+/// only one, and a `tracestate` list would lose a member instead of being discarded. Here
+/// such a value stays in the list as one that breaks every grammar.
+pub struct RequestHeaders<'a>(pub &'a http::HeaderMap);
+
+/// Fails the traceparent, tracestate and baggage grammars alike.
+const UNREADABLE: &str = "\u{7f}";
+
+impl Extractor for RequestHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .get(key)
+            .map(|value| value.to_str().unwrap_or(UNREADABLE))
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+
+    fn get_all(&self, key: &str) -> Option<Vec<&str>> {
+        let values: Vec<&str> = self
+            .0
+            .get_all(key)
+            .iter()
+            .map(|value| value.to_str().unwrap_or(UNREADABLE))
+            .collect();
+        (!values.is_empty()).then_some(values)
+    }
+}
 
 #[derive(Debug, Default)]
 pub struct W3cTraceContext {
@@ -106,7 +138,8 @@ pub fn parse_traceparent(value: &str) -> Option<TraceParent> {
     })
 }
 
-/// The `tracestate` list as received, kept beside the span context. opentelemetry 0.32's
+/// The `tracestate` list as received, kept beside the span context when it holds a key
+/// opentelemetry's `TraceState` refuses. opentelemetry 0.32's
 /// `TraceState` checks keys by the Level 1 grammar (one `@`, a system id of at most 14
 /// characters) and has no unchecked constructor, so `foo@@bar` or `t@` plus 15 characters,
 /// valid in Level 2, cannot live in it; context values travel from the server span to every
@@ -181,22 +214,30 @@ impl W3cTraceContext {
         // Bits no version defines yet are not propagated (section 3.2.2.5).
         let flags = TraceFlags::new(parent.flags & KNOWN_FLAGS);
         let members = tracestate(extractor).unwrap_or_default();
-        // What the SDK's TraceState can hold is what the spans record (OTLP's trace_state).
-        let recorded = TraceState::from_key_value(
-            members
-                .iter()
-                .filter(|(k, v)| TraceState::NONE.insert(*k, *v).is_ok())
-                .copied(),
-        )
-        .unwrap_or_default();
-        let received = (!members.is_empty()).then(|| ReceivedTraceState {
-            trace_id: parent.trace_id,
-            header: members
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        });
+        // Nearly always the SDK's TraceState holds the whole list, and it is all that travels.
+        // Only for a key it refuses is the list kept beside it, and the spans record (as
+        // OTLP's trace_state) the members it can hold.
+        let (recorded, received) = match TraceState::from_key_value(members.iter().copied()) {
+            Ok(whole) => (whole, None),
+            Err(_) => {
+                let held = members
+                    .iter()
+                    .filter(|(k, v)| TraceState::NONE.insert(*k, *v).is_ok())
+                    .copied();
+                let header = members
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",");
+                (
+                    TraceState::from_key_value(held).unwrap_or_default(),
+                    Some(ReceivedTraceState {
+                        trace_id: parent.trace_id,
+                        header,
+                    }),
+                )
+            }
+        };
         let sc = SpanContext::new(parent.trace_id, parent.parent_id, flags, true, recorded);
         Some((sc, received))
     }
@@ -215,7 +256,7 @@ impl TextMapPropagator for W3cTraceContext {
             TRACEPARENT,
             format_traceparent(sc.trace_id(), sc.span_id(), flags),
         );
-        // Nothing of ours edits a tracestate (no sampler adds a member), so the list as
+        // Nothing of ours edits a tracestate (no sampler adds a member), so a list kept as
         // received is the one to pass on, within its own trace.
         let state = match cx.get::<ReceivedTraceState>() {
             Some(received) if received.trace_id == sc.trace_id() => received.header.clone(),
@@ -457,6 +498,29 @@ mod tests {
         W3cTraceContext::new().inject_context(&cx, &mut headers);
         assert_eq!(headers[TRACEPARENT], random);
         assert_eq!(headers[TRACESTATE], "rojo=1");
+    }
+
+    #[test]
+    fn an_unreadable_header_value_counts_and_breaks_its_list() {
+        let extract_from = |pairs: &[(&'static str, &'static [u8])]| {
+            let mut headers = http::HeaderMap::new();
+            for (name, value) in pairs {
+                headers.append(*name, http::HeaderValue::from_bytes(value).unwrap());
+            }
+            let cx = W3cTraceContext::new().extract(&RequestHeaders(&headers));
+            let mut out: HashMap<String, String> = HashMap::new();
+            W3cTraceContext::new().inject_context(&cx, &mut out);
+            (cx.span().span_context().clone(), out.remove(TRACESTATE))
+        };
+        let (sc, _) = extract_from(&[(TRACEPARENT, VALID.as_bytes()), (TRACEPARENT, b"00-\xff")]);
+        assert!(!sc.is_valid(), "two traceparent headers, one unreadable");
+        let (sc, state) = extract_from(&[
+            (TRACEPARENT, VALID.as_bytes()),
+            (TRACESTATE, b"rojo=1"),
+            (TRACESTATE, b"x=\xff"),
+        ]);
+        assert!(sc.is_valid());
+        assert_eq!(state, None, "the list is discarded, not shortened");
     }
 
     #[test]

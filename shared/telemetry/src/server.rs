@@ -14,7 +14,6 @@ use opentelemetry::{
     Context, global,
     trace::{SpanContext, TraceContextExt as _, TraceId},
 };
-use opentelemetry_http::HeaderExtractor;
 use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
@@ -44,7 +43,7 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
     let decided = tracing::dispatcher::get_default(|dispatch| {
         let sampling = dispatch.downcast_ref::<Sampling>()?;
         let parent = global::get_text_map_propagator(|propagator| {
-            propagator.extract(&HeaderExtractor(request.headers()))
+            propagator.extract(&crate::propagation::RequestHeaders(request.headers()))
         });
         let decision = sampling.decide(&parent);
         Some((parent, decision))

@@ -19,19 +19,9 @@ pub fn jaeger_binary() -> PathBuf {
     })
 }
 
-/// A Jaeger with the image's built-in all-in-one configuration, on free ports. A port free
-/// a moment ago can be taken by a parallel test before Jaeger binds it (Jaeger opens some
-/// fifteen listeners): then it is started again on other ports.
+/// A Jaeger with the image's built-in all-in-one configuration, on free ports.
 pub async fn jaeger() -> Jaeger {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match try_start(&Config::AllInOne, Ports::free()).await {
-            Ok(jaeger) => return jaeger,
-            Err(e) if attempt < 3 && e.contains("address already in use") => continue,
-            Err(e) => panic!("start Jaeger: {e}"),
-        }
-    }
+    start_jaeger(&Config::AllInOne, Ports::free()).await
 }
 
 /// A Jaeger with `config` on `ports`; its log in the temp folder, named in every failure.
