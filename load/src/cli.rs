@@ -46,9 +46,14 @@ pub struct Args {
     /// Draw ids from a Zipf distribution with this exponent (hot keys) instead of uniformly.
     #[arg(long, allow_hyphen_values = true)]
     pub zipf: Option<String>,
-    /// Share of request kinds: ok (an id in range), not_found (beyond it), bad_id (not a number).
+    /// Share of request kinds: ok (an id in range), not_found (beyond it), bad_id (not a
+    /// number), slow (an id in range, users waits --slow-ms: baggage demo.delay_ms) and
+    /// failing (an id in range, users fails: baggage demo.fail=users).
     #[arg(long, default_value = "ok=100")]
     pub mix: String,
+    /// How long users waits on a `slow` request, e.g. 800ms (the services cap it at 5s).
+    #[arg(long, default_value = "800ms")]
+    pub slow: String,
     /// Baggage entries sent with every request, key=value (repeatable).
     #[arg(long)]
     pub baggage: Vec<String>,
@@ -71,14 +76,28 @@ pub enum Kind {
     Ok,
     NotFound,
     BadId,
+    /// Ok, made slow in users by the workshop's demo fault.
+    Slow,
+    /// Ok, made to fail in users by the workshop's demo fault.
+    Failing,
 }
 
 impl Kind {
+    const ALL: [Kind; 5] = [
+        Kind::Ok,
+        Kind::NotFound,
+        Kind::BadId,
+        Kind::Slow,
+        Kind::Failing,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Ok => "ok",
             Kind::NotFound => "not_found",
             Kind::BadId => "bad_id",
+            Kind::Slow => "slow",
+            Kind::Failing => "failing",
         }
     }
 }
@@ -96,6 +115,8 @@ pub struct Plan {
     pub ids: (u64, u64),
     pub zipf: Option<f64>,
     pub mix: Vec<(Kind, u32)>,
+    /// What a `slow` request asks users to wait.
+    pub slow: Duration,
     pub baggage: Vec<(String, String)>,
     pub output: Output,
     pub slowest: usize,
@@ -227,17 +248,16 @@ fn parse_mix(raw: &str) -> Result<Vec<(Kind, u32)>, Exit> {
                 .trim()
                 .split_once('=')
                 .ok_or_else(|| Exit::usage(FLAG, format!("{part:?} is not kind=weight")))?;
-            let kind = match name.trim() {
-                "ok" => Kind::Ok,
-                "not_found" => Kind::NotFound,
-                "bad_id" => Kind::BadId,
-                other => {
-                    return Err(Exit::usage(
+            let kind = Kind::ALL
+                .into_iter()
+                .find(|kind| kind.name() == name.trim())
+                .ok_or_else(|| {
+                    let known: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+                    Exit::usage(
                         FLAG,
-                        format!("unknown kind {other:?} (ok, not_found, bad_id)"),
-                    ));
-                }
-            };
+                        format!("unknown kind {:?} ({})", name.trim(), known.join(", ")),
+                    )
+                })?;
             let weight: u32 = weight.trim().parse().map_err(|_| {
                 Exit::usage(FLAG, format!("{weight:?} is not a whole-number weight"))
             })?;
@@ -312,6 +332,10 @@ impl Args {
                     .ok_or_else(|| Exit::usage("--baggage", format!("{entry:?} is not key=value")))
             })
             .collect::<Result<_, _>>()?;
+        let slow = parse_duration("--slow", &self.slow)?;
+        if slow.is_zero() {
+            return Err(Exit::usage("--slow", "must be more than 0"));
+        }
         let output = match self.output.as_str() {
             "table" => Output::Table,
             "json" => Output::Json,
@@ -336,6 +360,7 @@ impl Args {
                 .map(|z| positive_f64("--zipf", z))
                 .transpose()?,
             mix: parse_mix(&self.mix)?,
+            slow,
             baggage,
             output,
             slowest,

@@ -125,7 +125,7 @@ impl Picker {
             .map(|(k, _)| *k)
             .unwrap_or(Kind::Ok);
         let id = match kind {
-            Kind::Ok => match &self.zipf {
+            Kind::Ok | Kind::Slow | Kind::Failing => match &self.zipf {
                 Some(zipf) => self.ids.0 + zipf.sample(&mut self.rng) as u64 - 1,
                 None => self.rng.random_range(self.ids.0..=self.ids.1),
             }
@@ -155,6 +155,15 @@ async fn drive(plan: &Plan, stats: Arc<Mutex<Stats>>) -> (Duration, bool) {
         .iter()
         .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
         .collect();
+    // The demo faults users reads from the baggage (service-kit's demo.rs), after --baggage
+    // so that they win over an entry of the same key.
+    let with_fault = |key: &'static str, value: String| {
+        let mut entries = baggage.clone();
+        entries.push(KeyValue::new(key, value));
+        entries
+    };
+    let slow_baggage = with_fault("demo.delay_ms", plan.slow.as_millis().to_string());
+    let failing_baggage = with_fault("demo.fail", "users".to_owned());
     let mut picker = Picker::new(plan);
     let mut tasks = JoinSet::new();
     let start = Instant::now();
@@ -195,7 +204,11 @@ async fn drive(plan: &Plan, stats: Arc<Mutex<Stats>>) -> (Duration, bool) {
             client.clone(),
             url,
             plan.path.clone(),
-            baggage.clone(),
+            match kind {
+                Kind::Slow => slow_baggage.clone(),
+                Kind::Failing => failing_baggage.clone(),
+                _ => baggage.clone(),
+            },
             scheduled,
             plan.timeout,
             permits.clone(),

@@ -184,6 +184,71 @@ async fn the_status_mix_is_honoured() {
 }
 
 #[tokio::test]
+async fn slow_and_failing_requests_carry_the_demo_faults_in_their_baggage() {
+    // Every request's baggage header, as the services would read it.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink = seen.clone();
+    let app = Router::new().route(
+        "/orders/{id}",
+        get(move |headers: axum::http::HeaderMap| {
+            let baggage = headers
+                .get("baggage")
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default();
+            sink.lock().unwrap().push(baggage);
+            async { StatusCode::OK }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let s = summary(&[
+        "--target",
+        &url,
+        "--rate",
+        "500",
+        "--requests",
+        "300",
+        "--mix",
+        "ok=1,slow=1,failing=1",
+        "--slow",
+        "1200ms",
+        "--baggage",
+        "team=blue",
+    ])
+    .await;
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 300);
+    let with = |entry: &str| {
+        seen.iter()
+            .filter(|b| b.split(',').any(|e| e.trim() == entry))
+            .count() as u64
+    };
+    assert_eq!(
+        with("demo.delay_ms=1200"),
+        count(&s["kinds"]["slow"]),
+        "{s}"
+    );
+    assert_eq!(
+        with("demo.fail=users"),
+        count(&s["kinds"]["failing"]),
+        "{s}"
+    );
+    assert_eq!(with("team=blue"), 300, "--baggage goes with every kind");
+    assert!(
+        count(&s["kinds"]["slow"]) > 50 && count(&s["kinds"]["failing"]) > 50,
+        "{s}"
+    );
+    let plain = seen.iter().filter(|b| !b.contains("demo.")).count() as u64;
+    assert_eq!(
+        plain,
+        count(&s["kinds"]["ok"]),
+        "ok requests carry no fault"
+    );
+}
+
+#[tokio::test]
 async fn a_target_that_is_down_is_reported_as_connect_errors() {
     let port = testkit::free_port();
     let s = summary(&[
@@ -218,6 +283,8 @@ async fn every_bad_flag_is_refused_with_one_line_and_exit_code_2() {
         (&["--zipf", "0"], "--zipf"),
         (&["--mix", "ok=50,teapot=50"], "--mix"),
         (&["--mix", "ok=0"], "--mix"),
+        (&["--slow", "0"], "--slow"),
+        (&["--slow", "soon"], "--slow"),
         (&["--target", "localhost:8080"], "--target"),
         (&["--target", "ftp://x"], "--target"),
         (&["--max-in-flight", "0"], "--max-in-flight"),

@@ -2,11 +2,17 @@
 //! named by `DATABASE_URL`, or a throwaway local cluster; users and orders run with the
 //! environment compose gives them, only with this machine's addresses in place of compose's
 //! host names. Spans go to `OTEL_EXPORTER_OTLP_ENDPOINT` when set; otherwise to the real
-//! Jaeger when its binary is found, with the configuration compose gives the image, or to
-//! traceview when it is not. Ctrl-C (or SIGTERM) stops the services gracefully, then the
+//! Jaeger when its binary is found, with the configuration compose gives the image (and
+//! Prometheus for its Monitor tab, when Debian's binary is found), or to traceview when it
+//! is not. Ctrl-C (or SIGTERM) stops the services gracefully, then the
 //! collector, then Postgres.
 
-use std::{collections::BTreeMap, path::Path, process::Stdio, time::Duration};
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use pg_cluster::Cluster;
 use sqlx::Connection as _;
@@ -40,6 +46,10 @@ pub struct Options {
     /// Port for Jaeger's UI and query API (compose publishes 16686).
     #[arg(long, default_value_t = 16686)]
     pub jaeger_port: u16,
+    /// Port for Prometheus, which holds the Monitor tab's metrics (compose publishes 9090).
+    /// Started with Jaeger when Debian's prometheus binary is found.
+    #[arg(long, default_value_t = 9090)]
+    pub prometheus_port: u16,
     /// Jaeger with tail sampling: the configuration docker-compose.tail-sampling.yml mounts.
     #[arg(long, conflicts_with = "traceview")]
     pub tail_sampling: bool,
@@ -117,7 +127,7 @@ async fn run_with(
                 "OTEL_EXPORTER_OTLP_ENDPOINT" => otlp.clone(),
                 // load's links open the Jaeger this runner started.
                 "JAEGER_UI_URL" => match &collector {
-                    Collector::Jaeger(jaeger, _) => jaeger.ui_url(),
+                    Collector::Jaeger { jaeger, .. } => jaeger.ui_url(),
                     _ => continue,
                 },
                 _ => continue,
@@ -191,12 +201,33 @@ async fn run_with(
     }
     match &collector {
         Collector::Named(endpoint) => println!("spans  -> {endpoint}"),
-        Collector::Jaeger(jaeger, config) => println!(
-            "jaeger    {}  (Jaeger {}, {config}; its log: {})\nspans  -> {otlp}",
-            jaeger.ui_url(),
-            jaeger.version,
-            jaeger.log.display()
-        ),
+        Collector::Jaeger {
+            jaeger,
+            described,
+            prometheus,
+        } => {
+            println!(
+                "jaeger    {}  (Jaeger {}, {described}; its log: {})",
+                jaeger.ui_url(),
+                jaeger.version,
+                jaeger.log.display()
+            );
+            match prometheus {
+                Some(p) => println!(
+                    "prometheus {}  (Prometheus {}, deploy/prometheus/prometheus.yml; scrapes {}; \
+                     its log: {}/prometheus.log): Jaeger's Monitor tab reads it",
+                    p.url(),
+                    p.version,
+                    jaeger.span_metrics_addr().unwrap_or_default(),
+                    p.dir.display()
+                ),
+                None => println!(
+                    "prometheus not found, so Jaeger's Monitor tab stays empty: {}",
+                    local_jaeger::prometheus::INSTALL_HINT
+                ),
+            }
+            println!("spans  -> {otlp}");
+        }
         Collector::Traceview(_) if options.traceview => {
             println!("spans  -> {otlp}  (traceview prints each trace here)")
         }
@@ -263,8 +294,13 @@ fn named_collector() -> Option<String> {
 enum Collector {
     /// `OTEL_EXPORTER_OTLP_ENDPOINT`, someone else's.
     Named(String),
-    /// The real Jaeger, with a description of its configuration.
-    Jaeger(Box<local_jaeger::Jaeger>, String),
+    /// The real Jaeger, with a description of its configuration, and the Prometheus its
+    /// Monitor tab reads when that binary is found.
+    Jaeger {
+        jaeger: Box<local_jaeger::Jaeger>,
+        described: String,
+        prometheus: Option<local_jaeger::prometheus::Prometheus>,
+    },
     /// The terminal trace view.
     Traceview(Child),
 }
@@ -273,7 +309,7 @@ impl Collector {
     fn endpoint(&self, options: &Options) -> String {
         match self {
             Self::Named(endpoint) => endpoint.clone(),
-            Self::Jaeger(jaeger, _) => jaeger.otlp_endpoint(),
+            Self::Jaeger { jaeger, .. } => jaeger.otlp_endpoint(),
             Self::Traceview(_) => format!("http://127.0.0.1:{}", options.otlp_port),
         }
     }
@@ -281,8 +317,13 @@ impl Collector {
     async fn stop(&mut self) {
         match self {
             Self::Named(_) => {}
-            Self::Jaeger(jaeger, _) => {
+            Self::Jaeger {
+                jaeger, prometheus, ..
+            } => {
                 jaeger.stop().await;
+                if let Some(prometheus) = prometheus {
+                    prometheus.stop().await;
+                }
             }
             Self::Traceview(child) => {
                 stop(child).await;
@@ -307,16 +348,14 @@ async fn start_collector(
         }
         _ => return start_traceview(options, traceview).await,
     };
-    let (config, described) = if options.tail_sampling {
-        let file = tail_sampling_config(root)?;
-        let described = format!("{}", file.strip_prefix(root).unwrap_or(&file).display());
-        (local_jaeger::Config::File(file), described)
-    } else {
-        (
-            local_jaeger::Config::AllInOne,
-            "the image's built-in all-in-one config".to_owned(),
-        )
-    };
+    let files = jaeger_config_files(root, options.tail_sampling)?;
+    let described = files
+        .iter()
+        .map(|f| f.strip_prefix(root).unwrap_or(f).display().to_string())
+        .collect::<Vec<_>>()
+        .join(" + ");
+    let prometheus_addr = format!("127.0.0.1:{}", options.prometheus_port);
+    let config = local_jaeger::Config::files(files).with_host(PROMETHEUS, &prometheus_addr);
     let ports = local_jaeger::Ports {
         otlp_grpc: options.otlp_port,
         otlp_http: options.otlp_port + 1,
@@ -331,26 +370,95 @@ async fn start_collector(
                  OTEL_EXPORTER_OTLP_ENDPOINT; --traceview prints them here instead)"
             )
         })?;
-    Ok(Collector::Jaeger(Box::new(jaeger), described))
+    let prometheus = match local_jaeger::prometheus::find_binary() {
+        Some(binary) => {
+            let dir = target_dir(root).join("up").join("prometheus");
+            // A fresh start, as a new container has: no series of an earlier run.
+            let _ = std::fs::remove_dir_all(&dir);
+            let targets = jaeger
+                .span_metrics_addr()
+                .map(|addr| (SPAN_METRICS.to_owned(), addr))
+                .into_iter()
+                .collect();
+            let config = local_jaeger::prometheus::project_config();
+            let started = local_jaeger::prometheus::Prometheus::start(
+                &binary,
+                &config,
+                options.prometheus_port,
+                &targets,
+                &dir,
+            )
+            .await
+            .map_err(|e| format!("{e}\n(--prometheus-port picks another port)"));
+            match started {
+                Ok(prometheus) => Some(prometheus),
+                Err(e) => {
+                    let mut jaeger = jaeger;
+                    jaeger.stop().await;
+                    return Err(e);
+                }
+            }
+        }
+        None => None,
+    };
+    Ok(Collector::Jaeger {
+        jaeger: Box::new(jaeger),
+        described,
+        prometheus,
+    })
 }
 
-/// The file docker-compose.tail-sampling.yml mounts into the Jaeger container, so both
-/// paths run the very same configuration.
-pub fn tail_sampling_config(root: &Path) -> Result<std::path::PathBuf, String> {
-    let path = root.join("docker-compose.tail-sampling.yml");
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    let file: serde_json::Value =
-        serde_saphyr::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
-    let volumes = file["services"]["jaeger"]["volumes"]
-        .as_array()
-        .ok_or_else(|| format!("{}: jaeger mounts no volume", path.display()))?;
-    volumes
+/// Compose's address of Prometheus, as deploy/jaeger/jaeger.yaml's metric backend names it.
+const PROMETHEUS: &str = "prometheus:9090";
+/// Compose's address of Jaeger's spanmetrics, as deploy/prometheus/prometheus.yml scrapes it.
+const SPAN_METRICS: &str = "jaeger:8889";
+
+/// The files compose gives Jaeger as `--config` (docker-compose.yml, with
+/// docker-compose.tail-sampling.yml over it for tail sampling), found through the volumes
+/// that mount them, so both paths run the very same configuration.
+pub fn jaeger_config_files(root: &Path, tail_sampling: bool) -> Result<Vec<PathBuf>, String> {
+    let mut files = vec!["docker-compose.yml"];
+    if tail_sampling {
+        files.push("docker-compose.tail-sampling.yml");
+    }
+    let (mut command, mut mounts) = (Vec::new(), BTreeMap::new());
+    for name in files {
+        let path = root.join(name);
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("read {}: {e}", path.display()))?;
+        let file: serde_json::Value =
+            serde_saphyr::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
+        let jaeger = &file["services"]["jaeger"];
+        // As compose merges: a later file's command replaces, its volumes add.
+        if let Some(args) = jaeger["command"].as_array() {
+            command = args
+                .iter()
+                .filter_map(|a| a.as_str())
+                .map(str::to_owned)
+                .collect();
+        }
+        for volume in jaeger["volumes"].as_array().into_iter().flatten() {
+            let mut parts = volume.as_str().unwrap_or_default().split(':');
+            if let (Some(source), Some(target)) = (parts.next(), parts.next()) {
+                mounts.insert(target.to_owned(), root.join(source));
+            }
+        }
+    }
+    let configs: Vec<PathBuf> = command
         .iter()
-        .filter_map(|v| v.as_str()?.split(':').next())
-        .find(|source| source.ends_with(".yaml"))
-        .map(|source| root.join(source))
-        .ok_or_else(|| format!("{}: jaeger mounts no .yaml", path.display()))
+        .zip(command.iter().skip(1))
+        .filter(|(flag, _)| *flag == "--config")
+        .map(|(_, file)| {
+            mounts
+                .get(file.trim_start_matches("file:"))
+                .cloned()
+                .ok_or_else(|| format!("jaeger's --config {file} is not a file compose mounts"))
+        })
+        .collect::<Result<_, _>>()?;
+    if configs.is_empty() {
+        return Err("docker-compose.yml gives jaeger no --config".to_owned());
+    }
+    Ok(configs)
 }
 
 /// Cargo's target folder: `CARGO_TARGET_DIR` (relative to the root) or `target`.

@@ -62,9 +62,16 @@ fn a_compose_implementation_accepts_the_file() {
 fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
     let compose = compose();
     let names: BTreeSet<String> = compose.service_names().into_iter().collect();
-    let expected: BTreeSet<String> = ["postgres", "jaeger", "users", "orders", "load"]
-        .map(str::to_owned)
-        .into();
+    let expected: BTreeSet<String> = [
+        "postgres",
+        "jaeger",
+        "prometheus",
+        "users",
+        "orders",
+        "load",
+    ]
+    .map(str::to_owned)
+    .into();
     assert_eq!(names, expected);
 
     let image = |name: &str| {
@@ -112,6 +119,7 @@ fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
             "127.0.0.1:4318:4318"
         ]
     );
+    assert_eq!(ports("prometheus"), ["127.0.0.1:9090:9090"]);
     assert_eq!(ports("orders"), ["127.0.0.1:8080:8080"]);
     assert_eq!(ports("users"), ["127.0.0.1:8081:8081"]);
     assert!(ports("postgres").is_empty(), "Postgres is not published");
@@ -160,6 +168,12 @@ fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
             .join(" ")
             .contains(":13133/status"),
         "jaeger's health endpoint"
+    );
+    assert!(
+        strings(compose.service("prometheus").unwrap()["healthcheck"].get("test"))
+            .join(" ")
+            .contains(":9090/-/ready"),
+        "prometheus' readiness endpoint"
     );
 
     let healthy_deps = |name: &str| -> BTreeSet<String> {
@@ -263,6 +277,81 @@ fn the_jaeger_image_is_the_release_the_tests_run_against() {
     );
 }
 
+#[test]
+fn the_prometheus_image_is_the_release_the_tests_run_against() {
+    let compose = compose();
+    let image = compose.service("prometheus").unwrap()["image"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let binary = testkit::prometheus_binary();
+    let version = testkit::local_jaeger::prometheus::version(&binary).unwrap();
+    assert_eq!(
+        image,
+        format!("prom/prometheus:v{version}"),
+        "docker-compose.yml pins the release of {} (the binary the tests use)",
+        binary.display()
+    );
+}
+
+/// The Monitor tab's wiring, as compose runs it: every span that reaches Jaeger (before any
+/// tail sampling) feeds the spanmetrics connector, whose exporter Prometheus scrapes at the
+/// address compose gives Jaeger, and jaeger_query reads them back from Prometheus at the
+/// address compose gives it.
+#[test]
+fn the_monitor_tab_reads_spanmetrics_through_prometheus() {
+    let compose = compose();
+    for tail_sampling in [false, true] {
+        let config = jaeger_config(tail_sampling);
+        let pipelines = config["service"]["pipelines"].as_object().unwrap();
+        let feeding: Vec<&Value> = pipelines
+            .iter()
+            .filter(|(name, _)| name.starts_with("traces"))
+            .map(|(_, p)| p)
+            .filter(|p| strings(p.get("exporters")).contains(&"spanmetrics".to_owned()))
+            .collect();
+        assert_eq!(feeding.len(), 1, "one pipeline feeds spanmetrics");
+        assert_eq!(strings(feeding[0].get("receivers")), ["otlp"]);
+        assert!(
+            !strings(feeding[0].get("processors")).contains(&"tail_sampling".to_owned()),
+            "metrics count every span, not the sampled ones (tail_sampling: {tail_sampling})"
+        );
+        let metrics = &pipelines["metrics/spanmetrics"];
+        assert_eq!(strings(metrics.get("receivers")), ["spanmetrics"]);
+        assert_eq!(strings(metrics.get("exporters")), ["prometheus"]);
+        let storage = &config["extensions"]["jaeger_query"]["storage"]["metrics"];
+        let backend = &config["extensions"]["jaeger_storage"]["metric_backends"]
+            [storage.as_str().unwrap()]["prometheus"];
+        assert_eq!(backend["endpoint"], "http://prometheus:9090");
+        assert_eq!(backend["normalize_calls"], true);
+        assert_eq!(backend["normalize_duration"], true);
+        assert_eq!(
+            config["exporters"]["prometheus"]["endpoint"],
+            "0.0.0.0:8889"
+        );
+    }
+    // Prometheus reads the file where the image's own command looks for it, and scrapes
+    // Jaeger's exporter every 5 s.
+    let mounts = strings(compose.service("prometheus").unwrap().get("volumes"));
+    assert_eq!(
+        mounts,
+        ["./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro"]
+    );
+    let prometheus: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(project_root().join("deploy/prometheus/prometheus.yml")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(prometheus["global"]["scrape_interval"], "5s");
+    let targets: Vec<String> = prometheus["scrape_configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|job| job["static_configs"].as_array().unwrap())
+        .flat_map(|group| strings(group.get("targets")))
+        .collect();
+    assert_eq!(targets, ["jaeger:8889"]);
+}
+
 /// `5s`, `500ms` as milliseconds.
 fn millis(duration: &str) -> u64 {
     match duration.strip_suffix("ms") {
@@ -271,14 +360,33 @@ fn millis(duration: &str) -> u64 {
     }
 }
 
+/// Jaeger's configuration as the collector merges the files compose gives it (found through
+/// their mounts): maps merge key by key, a later file's value (a list too) replaces.
+fn jaeger_config(tail_sampling: bool) -> Value {
+    fn merge(into: &mut Value, from: Value) {
+        match (into, from) {
+            (Value::Object(into), Value::Object(from)) => {
+                for (key, value) in from {
+                    merge(into.entry(key).or_insert(Value::Null), value);
+                }
+            }
+            (into, from) => *into = from,
+        }
+    }
+    let mut merged = Value::Null;
+    for file in xtask::up::jaeger_config_files(&project_root(), tail_sampling).unwrap() {
+        merge(
+            &mut merged,
+            serde_saphyr::from_str(&std::fs::read_to_string(file).unwrap()).unwrap(),
+        );
+    }
+    merged
+}
+
 #[test]
 fn tail_sampling_waits_for_the_last_span_the_exporters_send() {
     let compose = compose();
-    let config: Value = serde_saphyr::from_str(
-        &std::fs::read_to_string(xtask::up::tail_sampling_config(&project_root()).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let config = jaeger_config(true);
     let decision_wait = millis(
         config["processors"]["tail_sampling"]["decision_wait"]
             .as_str()
@@ -444,17 +552,18 @@ fn the_tail_sampling_setup_keeps_errors_slow_traces_and_a_tenth_of_the_rest() {
         &std::fs::read_to_string(root.join("docker-compose.tail-sampling.yml")).unwrap(),
     )
     .unwrap();
-    let jaeger = &overlay["services"]["jaeger"];
-    let command = strings(jaeger.get("command"));
-    assert_eq!(command[0], "--config");
-    let mount = strings(jaeger.get("volumes"))
-        .into_iter()
-        .find(|v| v.ends_with(&format!("{}:ro", command[1])))
-        .expect("the config file is mounted where --config points");
-    let host_path = mount.split(':').next().unwrap();
-
-    let config: Value =
-        serde_saphyr::from_str(&std::fs::read_to_string(root.join(host_path)).unwrap()).unwrap();
+    let command = strings(overlay["services"]["jaeger"].get("command"));
+    assert_eq!(
+        command,
+        [
+            "--config",
+            "/etc/jaeger/jaeger.yaml",
+            "--config",
+            "/etc/jaeger/tail-sampling.yaml"
+        ],
+        "tail sampling over the base file, so the Monitor tab keeps its metrics"
+    );
+    let config = jaeger_config(true);
     let pipeline = &config["service"]["pipelines"]["traces"];
     let processors = strings(pipeline.get("processors"));
     assert_eq!(

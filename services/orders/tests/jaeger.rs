@@ -440,7 +440,7 @@ async fn load_rooted_traces_and_loads_links_open_in_jaeger() {
 async fn spans_held_while_jaeger_restarts_reach_the_new_jaeger() {
     // Both services export to fixed ports, so a new Jaeger can take the old one's place.
     let ports = Ports::free();
-    let jaeger = testkit::start_jaeger(&Config::AllInOne, ports.clone()).await;
+    let jaeger = testkit::start_jaeger(&Config::project(), ports.clone()).await;
     let stack = Stack::assemble(jaeger, &[], &[]).await;
     let before = get(
         &stack.client,
@@ -482,7 +482,7 @@ async fn spans_held_while_jaeger_restarts_reach_the_new_jaeger() {
         },
     )
     .await;
-    stack.collector = testkit::start_jaeger(&Config::AllInOne, ports).await;
+    stack.collector = testkit::start_jaeger(&Config::project(), ports).await;
     let jaeger = stack.jaeger();
     for trace_id in &during {
         let trace = jaeger

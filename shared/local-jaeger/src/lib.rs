@@ -1,18 +1,22 @@
 //! The real Jaeger v2 binary, run on this machine as compose runs its image.
 //!
-//! Compose runs `jaegertracing/jaeger` with its built-in all-in-one configuration (or, for
-//! tail sampling, `deploy/jaeger/tail-sampling.yaml`). Here the same binary runs with the
-//! same configuration; only its listening addresses change, through the collector's own
-//! `--set` overrides, so that several copies (one per test) can run side by side and
-//! nothing listens beyond 127.0.0.1. The ports compose publishes (UI 16686, OTLP 4317 and
-//! 4318) are the caller's choice; every other listener, which compose keeps inside the
-//! container, gets a free port nobody is told about.
+//! Compose runs `jaegertracing/jaeger` with `deploy/jaeger/jaeger.yaml` (and, for tail
+//! sampling, `deploy/jaeger/tail-sampling.yaml` over it). Here the same binary runs with the
+//! same files; only addresses change, through the collector's own `--set` overrides: its
+//! listeners, so that several copies (one per test) can run side by side and nothing
+//! listens beyond 127.0.0.1, and the URLs it calls (Prometheus), which name compose's host
+//! names. The ports compose publishes (UI 16686, OTLP 4317 and 4318) are the caller's
+//! choice; every other listener, which compose keeps inside the container, gets a free port
+//! ([`Jaeger::span_metrics_addr`] tells the one Prometheus scrapes).
 //!
-//! [`query`] reads what Jaeger stored through the HTTP API its UI reads.
+//! [`query`] reads what Jaeger stored through the HTTP API its UI reads; [`prometheus`]
+//! runs the Prometheus its Monitor tab reads, as compose runs it.
 
+pub mod prometheus;
 pub mod query;
 
 use std::{
+    collections::BTreeMap,
     net::TcpListener,
     path::{Path, PathBuf},
     process::Stdio,
@@ -88,14 +92,42 @@ pub fn version(binary: &Path) -> Result<String, String> {
         })
 }
 
-/// Which configuration Jaeger runs with.
+/// Which configuration Jaeger runs with: the files compose passes as `--config`, later
+/// ones overriding earlier ones, and this machine's address for each `host:port` of
+/// compose's that a URL in them names (`http://prometheus:9090`).
 #[derive(Debug, Clone)]
-pub enum Config {
-    /// The binary's built-in all-in-one configuration: in-memory storage, what the
-    /// image runs when compose gives it no `--config`.
-    AllInOne,
-    /// A configuration file of ours, as compose mounts it.
-    File(PathBuf),
+pub struct Config {
+    pub files: Vec<PathBuf>,
+    pub hosts: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// deploy/jaeger/jaeger.yaml, the file docker-compose.yml mounts.
+    pub fn project() -> Self {
+        Self::files([project_root().join("deploy/jaeger/jaeger.yaml")])
+    }
+
+    pub fn files(files: impl IntoIterator<Item = PathBuf>) -> Self {
+        Self {
+            files: files.into_iter().collect(),
+            hosts: BTreeMap::new(),
+        }
+    }
+
+    /// Where compose's `compose_host` (`prometheus:9090`) is on this machine.
+    pub fn with_host(mut self, compose_host: &str, local: &str) -> Self {
+        self.hosts.insert(compose_host.to_owned(), local.to_owned());
+        self
+    }
+}
+
+/// The workspace root, where deploy/ lives.
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("shared/local-jaeger lives two levels below the workspace root")
+        .to_path_buf()
 }
 
 /// Where the listeners compose publishes go.
@@ -127,61 +159,57 @@ pub fn free_ports<const N: usize>() -> [u16; N] {
     std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
 }
 
-/// Every listener of the built-in all-in-one configuration of Jaeger v2.13.0
-/// (cmd/jaeger/internal/all-in-one.yaml), as `--set` keys. The health check's gRPC
-/// listener is there with its default address (13132), so it is named too.
-const ALL_IN_ONE_LISTENERS: &[&str] = &[
-    "receivers::otlp::protocols::grpc::endpoint",
-    "receivers::otlp::protocols::http::endpoint",
-    "receivers::jaeger::protocols::grpc::endpoint",
-    "receivers::jaeger::protocols::thrift_http::endpoint",
-    "receivers::jaeger::protocols::thrift_binary::endpoint",
-    "receivers::jaeger::protocols::thrift_compact::endpoint",
-    "receivers::zipkin::endpoint",
-    "extensions::remote_sampling::http::endpoint",
-    "extensions::remote_sampling::grpc::endpoint",
-    "extensions::healthcheckv2::http::endpoint",
-    "extensions::healthcheckv2::grpc::endpoint",
-    "extensions::expvar::endpoint",
-    "extensions::zpages::endpoint",
-    "extensions::jaeger_query::http::endpoint",
-    "extensions::jaeger_query::grpc::endpoint",
-];
-
 const OTLP_GRPC: &str = "receivers::otlp::protocols::grpc::endpoint";
 const OTLP_HTTP: &str = "receivers::otlp::protocols::http::endpoint";
 const QUERY_HTTP: &str = "extensions::jaeger_query::http::endpoint";
 const QUERY_GRPC: &str = "extensions::jaeger_query::grpc::endpoint";
 const HEALTH_HTTP: &str = "extensions::healthcheckv2::http::endpoint";
+/// Where the spanmetrics' Prometheus exporter serves the metrics Prometheus scrapes.
+pub const SPAN_METRICS: &str = "exporters::prometheus::endpoint";
 
-/// The `--set` keys of every `endpoint` in a configuration file, plus the query's gRPC
-/// listener, which Jaeger opens on 16685 when the file does not name it.
-fn file_listeners(path: &Path) -> Result<Vec<String>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    let file: serde_json::Value =
-        serde_saphyr::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
-    let mut keys = Vec::new();
-    collect_endpoints(&file, &mut Vec::new(), &mut keys);
-    if file.pointer("/extensions/jaeger_query").is_some() && !keys.iter().any(|k| k == QUERY_GRPC) {
-        keys.push(QUERY_GRPC.to_owned());
-    }
-    for needed in [OTLP_GRPC, HEALTH_HTTP, QUERY_HTTP] {
-        if !keys.iter().any(|k| k == needed) {
-            return Err(format!("{} names no {needed}", path.display()));
-        }
-    }
-    Ok(keys)
+/// What the files name, as `--set` keys: every listener (an `endpoint` that is an address),
+/// plus the query's gRPC listener, which Jaeger opens on 16685 when no file names it; and
+/// every URL they call (an `endpoint` with a scheme), with its value.
+#[derive(Debug, Default)]
+struct Endpoints {
+    listeners: Vec<String>,
+    urls: Vec<(String, String)>,
 }
 
-fn collect_endpoints(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Vec<String>) {
+fn endpoints(files: &[PathBuf]) -> Result<Endpoints, String> {
+    let mut found = Endpoints::default();
+    for path in files {
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+        let file: serde_json::Value =
+            serde_saphyr::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
+        collect_endpoints(&file, &mut Vec::new(), &mut found);
+        if file.pointer("/extensions/jaeger_query").is_some()
+            && !found.listeners.iter().any(|k| k == QUERY_GRPC)
+        {
+            found.listeners.push(QUERY_GRPC.to_owned());
+        }
+    }
+    found.listeners.sort();
+    found.listeners.dedup();
+    for needed in [OTLP_GRPC, HEALTH_HTTP, QUERY_HTTP] {
+        if !found.listeners.iter().any(|k| k == needed) {
+            return Err(format!("{files:?} name no {needed}"));
+        }
+    }
+    Ok(found)
+}
+
+fn collect_endpoints(value: &serde_json::Value, path: &mut Vec<String>, out: &mut Endpoints) {
     if let serde_json::Value::Object(map) = value {
         for (key, child) in map {
             path.push(key.clone());
-            if key == "endpoint" && child.is_string() {
-                out.push(path.join("::"));
-            } else {
-                collect_endpoints(child, path, out);
+            match child.as_str() {
+                Some(url) if key == "endpoint" && url.contains("://") => {
+                    out.urls.push((path.join("::"), url.to_owned()))
+                }
+                Some(_) if key == "endpoint" => out.listeners.push(path.join("::")),
+                _ => collect_endpoints(child, path, out),
             }
             path.pop();
         }
@@ -193,6 +221,8 @@ pub struct Jaeger {
     child: Child,
     pub ports: Ports,
     health_port: u16,
+    /// Every listener's port, by `--set` key.
+    listeners: BTreeMap<String, u16>,
     pub version: String,
     pub log: PathBuf,
 }
@@ -225,21 +255,19 @@ impl Jaeger {
         log: &Path,
     ) -> Result<Self, String> {
         let version = version(binary)?;
-        let listeners: Vec<String> = match config {
-            Config::AllInOne => ALL_IN_ONE_LISTENERS.iter().map(|k| k.to_string()).collect(),
-            Config::File(path) => file_listeners(path)?,
-        };
+        let endpoints = endpoints(&config.files)?;
         // All held at once while picked, so no two internal listeners get the same port.
         let published = [ports.otlp_grpc, ports.otlp_http, ports.query_http];
         let mut internal = free_ports::<32>()
             .into_iter()
             .filter(|port| !published.contains(port));
-        let mut health_port = 0;
-        let mut args: Vec<String> = Vec::new();
-        if let Config::File(path) = config {
-            args.push(format!("--config=file:{}", path.display()));
-        }
-        for key in &listeners {
+        let mut listeners = BTreeMap::new();
+        let mut args: Vec<String> = config
+            .files
+            .iter()
+            .map(|path| format!("--config=file:{}", path.display()))
+            .collect();
+        for key in &endpoints.listeners {
             let port = match key.as_str() {
                 OTLP_GRPC => ports.otlp_grpc,
                 OTLP_HTTP => ports.otlp_http,
@@ -248,14 +276,18 @@ impl Jaeger {
                     .next()
                     .ok_or_else(|| format!("more than 32 listeners in {config:?}"))?,
             };
-            if key == HEALTH_HTTP {
-                health_port = port;
-            }
+            listeners.insert(key.clone(), port);
             args.push(format!("--set={key}=127.0.0.1:{port}"));
         }
-        // The collector's own metrics listen on a fixed port (8888) that compose does not
-        // publish; nothing here reads them.
-        args.push("--set=service::telemetry::metrics::level=none".to_owned());
+        for (key, url) in &endpoints.urls {
+            if let Some(local) = config.hosts.iter().find_map(|(compose, local)| {
+                url.contains(&format!("://{compose}"))
+                    .then(|| url.replacen(compose.as_str(), local, 1))
+            }) {
+                args.push(format!("--set={key}={local}"));
+            }
+        }
+        let health_port = listeners[HEALTH_HTTP];
 
         if let Some(dir) = log.parent() {
             std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
@@ -279,6 +311,7 @@ impl Jaeger {
             child,
             ports,
             health_port,
+            listeners,
             version,
             log: log.to_path_buf(),
         };
@@ -326,6 +359,14 @@ impl Jaeger {
     /// OTLP/HTTP, as `OTEL_EXPORTER_OTLP_ENDPOINT` (the exporter appends `/v1/traces`).
     pub fn otlp_http_endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.otlp_http)
+    }
+
+    /// Where the spanmetrics are served for Prometheus to scrape (`jaeger:8889` in compose),
+    /// when the configuration has them.
+    pub fn span_metrics_addr(&self) -> Option<String> {
+        self.listeners
+            .get(SPAN_METRICS)
+            .map(|port| format!("127.0.0.1:{port}"))
     }
 
     /// The UI's (and its query API's) base URL.

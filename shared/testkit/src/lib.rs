@@ -13,7 +13,9 @@ pub mod stack;
 pub mod traced;
 pub mod wiretap;
 
-pub use jaeger::{jaeger, jaeger_binary, start_jaeger};
+pub use jaeger::{
+    jaeger, jaeger_binary, monitored_jaeger, prometheus_binary, start_jaeger, start_prometheus,
+};
 pub use local_jaeger;
 pub use otlp_receiver::Receiver;
 pub use postgres::{Postgres, postgres};

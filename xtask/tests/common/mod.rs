@@ -25,6 +25,8 @@ pub struct Runner {
     pub cluster_dir: PathBuf,
     /// Jaeger's UI, when the runner started one (it says so).
     pub jaeger_url: Option<String>,
+    /// Prometheus, when the runner started one (it says so).
+    pub prometheus_url: Option<String>,
     /// Every line the runner printed before `ready:`.
     pub started: Vec<String>,
     /// What the runner printed after `ready:`, as it arrives.
@@ -39,12 +41,20 @@ impl Runner {
         for bin in ["users", "load", "traceview"] {
             testkit::binary(bin);
         }
-        let [orders_port, users_port, otlp_port, _, jaeger_port] = testkit::free_ports();
+        let [
+            orders_port,
+            users_port,
+            otlp_port,
+            _,
+            jaeger_port,
+            prometheus_port,
+        ] = testkit::free_ports();
         let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(["up", "--orders-port", &orders_port.to_string()])
             .args(["--users-port", &users_port.to_string()])
             .args(["--otlp-port", &otlp_port.to_string()])
             .args(["--jaeger-port", &jaeger_port.to_string()])
+            .args(["--prometheus-port", &prometheus_port.to_string()])
             .arg("--bin-dir")
             .arg(&bin_dir)
             .args(args)
@@ -79,6 +89,12 @@ impl Runner {
             .find_map(|line| line.strip_prefix("jaeger    "))
             .and_then(|rest| rest.split_whitespace().next())
             .map(str::to_owned);
+        let prometheus_url = seen
+            .iter()
+            .find_map(|line| line.strip_prefix("prometheus "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .filter(|url| url.starts_with("http://"))
+            .map(str::to_owned);
         // Keep draining so the runner never blocks on a full pipe.
         let printed = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&printed);
@@ -94,6 +110,7 @@ impl Runner {
             otlp_port,
             cluster_dir,
             jaeger_url,
+            prometheus_url,
             started: seen,
             printed,
             drain,
