@@ -114,8 +114,13 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
                 "compose's log settings keep our INFO lines, not the SDK's: {started}"
             );
             assert!(
-                started.contains("the image's built-in all-in-one config"),
-                "the runner says what it started: {started}"
+                started.contains("Jaeger 2.13.0, deploy/jaeger/jaeger.yaml;")
+                    && started.contains("Prometheus 2.42.0, deploy/prometheus/prometheus.yml;"),
+                "the runner says what it started, with compose's files: {started}"
+            );
+            assert!(
+                runner.prometheus_url.is_some(),
+                "Prometheus is found here (.ci/run installs it): {started}"
             );
             // Jaeger's own log goes to its file, not over the services' lines.
             let log = started

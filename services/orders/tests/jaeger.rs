@@ -1,12 +1,13 @@
 //! What the learner sees, checked where they look: the services export to the real Jaeger
-//! v2 binary (its built-in all-in-one configuration, as compose runs it), and every
-//! assertion reads Jaeger's query API, the one its UI reads.
+//! v2 binary (deploy/jaeger/jaeger.yaml, as compose runs it), and every assertion reads
+//! Jaeger's query API, the one its UI reads; for the Monitor tab, with the real Prometheus
+//! it reads, whose own query API counts exactly what the tab shows as rates.
 
 use std::{collections::BTreeSet, time::Duration};
 
 use serde_json::Value;
 use testkit::{
-    local_jaeger::{Config, Ports, Query, Trace, query::Search},
+    local_jaeger::{Config, Ports, Query, Trace, prometheus::Prometheus, query::Search},
     stack::Stack,
     traced::get,
 };
@@ -505,4 +506,175 @@ async fn spans_held_while_jaeger_restarts_reach_the_new_jaeger() {
         jaeger.trace(&before.trace_id()).await.unwrap().is_none(),
         "the new all-in-one Jaeger starts empty: what it had was in memory"
     );
+}
+
+/// PromQL: how many server spans of `service` the spanmetrics counted (`status` adds a
+/// label matcher), by the names jaeger_query reads.
+fn server_calls(service: &str, matcher: &str) -> String {
+    format!(
+        "sum(traces_span_metrics_calls_total{{service_name=\"{service}\",\
+         span_kind=\"SPAN_KIND_SERVER\"{matcher}}})"
+    )
+}
+
+const ERRORS: &str = ",status_code=\"STATUS_CODE_ERROR\"";
+
+/// Waits until Prometheus' `promql` is `expected` (the connector flushes every 5 s and
+/// Prometheus scrapes every 5 s), then checks it stays there over one more flush.
+async fn settles_at(prometheus: &Prometheus, promql: &str, expected: f64) {
+    testkit::eventually(
+        Duration::from_secs(60),
+        || async { (prometheus.sum(promql).await.ok()? == expected).then_some(()) },
+        || format!("{promql} never reached {expected}"),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(prometheus.sum(promql).await.unwrap(), expected, "{promql}");
+}
+
+#[tokio::test]
+async fn the_monitor_tab_counts_every_request_and_exactly_the_failures_load_caused() {
+    let (jaeger, prometheus) = testkit::monitored_jaeger().await;
+    let faults = [("DEMO_FAULTS", "on".to_owned())];
+    let stack = Stack::assemble(jaeger, &faults, &faults).await;
+    let summary = run_load(
+        &stack.orders.url(),
+        &stack.collector.otlp_endpoint(),
+        &stack.collector.ui_url(),
+        &[
+            "--requests",
+            "120",
+            "--rate",
+            "40",
+            "--mix",
+            "ok=70,failing=15,not_found=15",
+        ],
+    )
+    .await;
+    let kind = |k: &str| summary["kinds"][k].as_u64().unwrap_or(0) as f64;
+    let (ok, failing) = (kind("ok"), kind("failing"));
+    assert!(failing > 0.0, "{summary}");
+    let status = |code: &str| summary["status_codes"][code].as_u64().unwrap_or(0) as f64;
+    assert_eq!(
+        status("502"),
+        failing,
+        "users' failure reaches load: {summary}"
+    );
+
+    // Every request once, whatever its answer: Prometheus holds the counters exactly.
+    settles_at(&prometheus, &server_calls("orders", ""), 120.0).await;
+    // A 404 is the client's error, not the server's (OpenTelemetry's HTTP conventions):
+    // only the failing requests count as errors, in both services, once each (users' 500
+    // is not retried).
+    settles_at(&prometheus, &server_calls("orders", ERRORS), failing).await;
+    settles_at(&prometheus, &server_calls("users", ERRORS), failing).await;
+    // users is called for the orders that exist, failing or not.
+    settles_at(&prometheus, &server_calls("users", ""), ok + failing).await;
+
+    // What the Monitor tab draws, from Jaeger's own metrics API.
+    let query = stack.jaeger();
+    let window = Duration::from_secs(300);
+    for (service, operation) in [
+        ("orders", "GET /orders/{order_id}"),
+        ("users", "GET /users/{user_id}"),
+    ] {
+        for which in ["calls", "errors"] {
+            let series = query.metrics(which, service, window, &[]).await.unwrap();
+            let of_operation = series
+                .iter()
+                .find(|s| s.operation() == operation)
+                .unwrap_or_else(|| panic!("{service} {which}: no {operation}: {series:?}"));
+            assert!(of_operation.peak() > 0.0, "{service} {which}: {series:?}");
+        }
+        let latencies = query
+            .metrics(
+                "latencies",
+                service,
+                window,
+                &[("quantile", "0.95".to_owned())],
+            )
+            .await
+            .unwrap();
+        assert!(
+            latencies
+                .iter()
+                .any(|s| s.operation() == operation && s.peak() > 0.0),
+            "{service} p95: {latencies:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn prometheus_or_jaeger_restarting_stops_no_service_and_loses_no_span() {
+    let ports = Ports::free();
+    let [prometheus_port] = testkit::free_ports();
+    let config =
+        Config::project().with_host("prometheus:9090", &format!("127.0.0.1:{prometheus_port}"));
+    let jaeger = testkit::start_jaeger(&config, ports.clone()).await;
+    let mut prometheus = testkit::start_prometheus(&jaeger, prometheus_port).await;
+    let mut stack = Stack::assemble(jaeger, &[], &[]).await;
+    let orders = stack.orders.url();
+    let ten = |stack: &Stack<testkit::local_jaeger::Jaeger>| {
+        let (client, orders) = (stack.client.clone(), orders.clone());
+        async move {
+            let mut traces = Vec::new();
+            for id in 1..=10 {
+                let answer = get(&client, &format!("{orders}/orders/{id}"), &[]).await;
+                assert_eq!(answer.status, 200, "answered while a backend is away");
+                traces.push(answer.trace_id());
+            }
+            traces
+        }
+    };
+
+    // Prometheus away: Jaeger keeps counting, and Prometheus, back on its own data, reads
+    // the counters whole (they live in Jaeger until it restarts).
+    prometheus.stop().await;
+    let during = ten(&stack).await;
+    for trace_id in &during {
+        seven_spans(&stack.jaeger(), trace_id).await;
+    }
+    let mut prometheus = testkit::start_prometheus(&stack.collector, prometheus_port).await;
+    settles_at(&prometheus, &server_calls("orders", ""), 10.0).await;
+
+    // Jaeger away: the services hold their spans and send them to the new Jaeger, whose
+    // counters start again; Prometheus follows it to its new metrics port.
+    stack.collector.stop().await;
+    let during = ten(&stack).await;
+    stack.collector = testkit::start_jaeger(&config, ports).await;
+    for trace_id in &during {
+        stack
+            .jaeger()
+            .settled_trace(
+                trace_id,
+                |t| t.spans.len() >= SPANS_PER_ORDER,
+                Duration::from_secs(60),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    prometheus.stop().await;
+    let prometheus = testkit::start_prometheus(&stack.collector, prometheus_port).await;
+    // The new Jaeger's counter: its spans held through the outage, counted once.
+    let new_instance = format!(
+        ",instance=\"{}\"",
+        stack.collector.span_metrics_addr().unwrap()
+    );
+    settles_at(&prometheus, &server_calls("orders", &new_instance), 10.0).await;
+    let series = stack
+        .jaeger()
+        .metrics("calls", "orders", Duration::from_secs(300), &[])
+        .await
+        .unwrap();
+    // The series answers (its rate is 0: the count did not move in the last minute).
+    assert!(
+        series
+            .iter()
+            .any(|s| s.operation() == "GET /orders/{order_id}" && !s.values.is_empty()),
+        "{series:?}"
+    );
+    // Both services served throughout and stop as usual.
+    for status in stack.shutdown().await {
+        assert!(status.success(), "{status}");
+    }
 }

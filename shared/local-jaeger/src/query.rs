@@ -1,10 +1,29 @@
 //! Jaeger's HTTP query API, the one its UI reads (`/api/traces`, `/api/services`,
-//! `/api/dependencies`): what a learner sees, as data.
+//! `/api/dependencies`, the Monitor tab's `/api/metrics`): what a learner sees, as data.
 
 use std::{collections::BTreeMap, time::Duration};
 
 use serde::Deserialize;
 use serde_json::Value;
+
+/// One series of the Monitor tab: its labels (`operation`, `service_name`) and the values
+/// of its points, oldest first (steps with no data left out).
+#[derive(Debug, Clone)]
+pub struct MetricSeries {
+    pub labels: BTreeMap<String, String>,
+    pub values: Vec<f64>,
+}
+
+impl MetricSeries {
+    pub fn operation(&self) -> &str {
+        self.labels.get("operation").map_or("", String::as_str)
+    }
+
+    /// The highest value of the window: the peak a learner sees on the chart.
+    pub fn peak(&self) -> f64 {
+        self.values.iter().copied().fold(0.0, f64::max)
+    }
+}
 
 /// A client of one Jaeger's query API.
 #[derive(Clone)]
@@ -301,6 +320,73 @@ impl Query {
             .await
             .map_err(|e| format!("GET {url}: unexpected answer: {e}"))?;
         Ok(envelope.data)
+    }
+
+    /// The Monitor tab's `GET /api/metrics/{which}` (`calls`, `errors`, `latencies`) for the
+    /// server spans of `service`, one series per operation, over the last `lookback` in
+    /// steps of 5 s (the scrape interval); `extra` adds parameters (`quantile` for
+    /// latencies). Rates are per second over one-minute windows, computed by Prometheus
+    /// from the spanmetrics' counters.
+    pub async fn metrics(
+        &self,
+        which: &str,
+        service: &str,
+        lookback: Duration,
+        extra: &[(&str, String)],
+    ) -> Result<Vec<MetricSeries>, String> {
+        let mut query = vec![
+            ("service", service.to_owned()),
+            ("spanKind", "server".to_owned()),
+            ("groupByOperation", "true".to_owned()),
+            ("step", "5000".to_owned()),
+            // Despite its name, the window of PromQL's rate() Jaeger builds (the values are
+            // per second whatever it is); it must hold two scrapes, 5 s apart.
+            ("ratePer", "60000".to_owned()),
+            ("lookback", lookback.as_millis().to_string()),
+        ];
+        query.extend(extra.iter().map(|(k, v)| (*k, v.clone())));
+        let url =
+            url::Url::parse_with_params(&format!("{}/api/metrics/{which}", self.base), &query)
+                .map_err(|e| e.to_string())?;
+        let response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| format!("GET {url}: {status}, not JSON: {e}"))?;
+        if !status.is_success() {
+            return Err(format!("GET {url}: {status}: {body}"));
+        }
+        Ok(body["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|series| MetricSeries {
+                labels: series["labels"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|l| {
+                        Some((
+                            l["name"].as_str()?.to_owned(),
+                            l["value"].as_str()?.to_owned(),
+                        ))
+                    })
+                    .collect(),
+                // NaN where Prometheus had no data for a step: Jaeger sends it as a string.
+                values: series["metricPoints"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["gaugeValue"]["doubleValue"].as_f64())
+                    .collect(),
+            })
+            .collect())
     }
 
     /// `GET /api/traces/{id}`: the trace, or `None` while Jaeger has none of its spans.
