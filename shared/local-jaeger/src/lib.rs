@@ -289,24 +289,7 @@ impl Jaeger {
         }
         let health_port = listeners[HEALTH_HTTP];
 
-        if let Some(dir) = log.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-        }
-        let log_file =
-            std::fs::File::create(log).map_err(|e| format!("create {}: {e}", log.display()))?;
-        let err_file = log_file
-            .try_clone()
-            .map_err(|e| format!("open {}: {e}", log.display()))?;
-        let child = Command::new(binary)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(log_file)
-            .stderr(err_file)
-            // Its own process group: a terminal's Ctrl-C reaches only whoever started it.
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("start {}: {e}", binary.display()))?;
+        let child = spawn_logged(Command::new(binary).args(&args), log, false)?;
         let mut jaeger = Self {
             child,
             ports,
@@ -385,22 +368,54 @@ impl Jaeger {
 
     /// SIGTERM, then up to 10 s to exit (killed after that). Its in-memory traces are gone.
     pub async fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        if let Some(pid) = self.child.id() {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        }
-        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
-            Ok(status) => status.ok(),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                None
-            }
-        }
+        terminate(&mut self.child).await
     }
 
     /// Whether it has exited (and how), without waiting.
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
+    }
+}
+
+/// Starts `command` with its stdout and stderr in `log` (truncated, or appended to when
+/// `append`), in its own process group so that a terminal's Ctrl-C reaches only whoever
+/// started it, and killed if dropped.
+fn spawn_logged(command: &mut Command, log: &Path, append: bool) -> Result<Child, String> {
+    if let Some(dir) = log.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
+    }
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(log)
+        .map_err(|e| format!("open {}: {e}", log.display()))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| format!("open {}: {e}", log.display()))?;
+    command
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("start {:?}: {e}", command.as_std().get_program()))
+}
+
+/// SIGTERM, then up to 10 s to exit (killed after that).
+async fn terminate(child: &mut Child) -> Option<std::process::ExitStatus> {
+    if let Some(pid) = child.id() {
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    }
+    match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+        Ok(status) => status.ok(),
+        Err(_) => {
+            let _ = child.kill().await;
+            None
+        }
     }
 }
 

@@ -107,28 +107,18 @@ impl Prometheus {
         let local = dir.join("prometheus.yml");
         std::fs::write(&local, local_config(config, targets)?)
             .map_err(|e| format!("write {}: {e}", local.display()))?;
-        let log_path = dir.join("prometheus.log");
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .map_err(|e| format!("open {}: {e}", log_path.display()))?;
-        let err = log.try_clone().map_err(|e| e.to_string())?;
-        let child = Command::new(binary)
-            .arg(format!("--config.file={}", local.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            // Its own process group: a terminal's Ctrl-C reaches only whoever started it.
-            .process_group(0)
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("start {}: {e}", binary.display()))?;
+        // Appended to: a restart in the same folder keeps the earlier run's lines.
+        let child = crate::spawn_logged(
+            Command::new(binary)
+                .arg(format!("--config.file={}", local.display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg(format!(
+                    "--storage.tsdb.path={}",
+                    dir.join("data").display()
+                )),
+            &dir.join("prometheus.log"),
+            true,
+        )?;
         let mut prometheus = Self {
             child,
             port,
@@ -198,16 +188,6 @@ impl Prometheus {
 
     /// SIGTERM, then up to 10 s to exit (killed after that).
     pub async fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        if let Some(pid) = self.child.id() {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        }
-        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
-            Ok(status) => status.ok(),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                None
-            }
-        }
+        crate::terminate(&mut self.child).await
     }
 }
