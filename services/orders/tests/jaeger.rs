@@ -561,6 +561,43 @@ async fn the_monitor_tab_counts_every_request_and_exactly_the_failures_load_caus
         "users' failure reaches load: {summary}"
     );
 
+    // What the Monitor tab draws, from Jaeger's own metrics API, while the run is inside
+    // its one-minute rate windows (the connector flushes and Prometheus scrapes every 5 s).
+    let query = stack.jaeger();
+    let window = Duration::from_secs(120);
+    for (service, operation) in [
+        ("orders", "GET /orders/{order_id}"),
+        ("users", "GET /users/{user_id}"),
+    ] {
+        let peak = |series: Vec<testkit::local_jaeger::query::MetricSeries>| {
+            series
+                .iter()
+                .find(|s| s.operation() == operation)
+                .map_or(0.0, |s| s.peak())
+        };
+        testkit::eventually(
+            Duration::from_secs(40),
+            || async {
+                let calls = peak(query.metrics("calls", service, window, &[]).await.ok()?);
+                let errors = peak(query.metrics("errors", service, window, &[]).await.ok()?);
+                let p95 = peak(
+                    query
+                        .metrics(
+                            "latencies",
+                            service,
+                            window,
+                            &[("quantile", "0.95".to_owned())],
+                        )
+                        .await
+                        .ok()?,
+                );
+                (calls > 0.0 && errors > 0.0 && p95 > 0.0).then_some(())
+            },
+            || format!("{service} {operation}: rate, error rate and p95 in Jaeger's metrics API"),
+        )
+        .await;
+    }
+
     // Every request once, whatever its answer: Prometheus holds the counters exactly.
     settles_at(&prometheus, &server_calls("orders", ""), 120.0).await;
     // A 404 is the client's error, not the server's (OpenTelemetry's HTTP conventions):
@@ -570,38 +607,6 @@ async fn the_monitor_tab_counts_every_request_and_exactly_the_failures_load_caus
     settles_at(&prometheus, &server_calls("users", ERRORS), failing).await;
     // users is called for the orders that exist, failing or not.
     settles_at(&prometheus, &server_calls("users", ""), ok + failing).await;
-
-    // What the Monitor tab draws, from Jaeger's own metrics API.
-    let query = stack.jaeger();
-    let window = Duration::from_secs(300);
-    for (service, operation) in [
-        ("orders", "GET /orders/{order_id}"),
-        ("users", "GET /users/{user_id}"),
-    ] {
-        for which in ["calls", "errors"] {
-            let series = query.metrics(which, service, window, &[]).await.unwrap();
-            let of_operation = series
-                .iter()
-                .find(|s| s.operation() == operation)
-                .unwrap_or_else(|| panic!("{service} {which}: no {operation}: {series:?}"));
-            assert!(of_operation.peak() > 0.0, "{service} {which}: {series:?}");
-        }
-        let latencies = query
-            .metrics(
-                "latencies",
-                service,
-                window,
-                &[("quantile", "0.95".to_owned())],
-            )
-            .await
-            .unwrap();
-        assert!(
-            latencies
-                .iter()
-                .any(|s| s.operation() == operation && s.peak() > 0.0),
-            "{service} p95: {latencies:?}"
-        );
-    }
 }
 
 #[tokio::test]
