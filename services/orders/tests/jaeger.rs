@@ -522,10 +522,21 @@ const ERRORS: &str = ",status_code=\"STATUS_CODE_ERROR\"";
 /// Waits until Prometheus' `promql` is `expected` (the connector flushes every 5 s and
 /// Prometheus scrapes every 5 s), then checks it stays there over one more flush.
 async fn settles_at(prometheus: &Prometheus, promql: &str, expected: f64) {
+    let last = std::sync::Mutex::new(None);
     testkit::eventually(
-        Duration::from_secs(60),
-        || async { (prometheus.sum(promql).await.ok()? == expected).then_some(()) },
-        || format!("{promql} never reached {expected}"),
+        Duration::from_secs(90),
+        || async {
+            let now = prometheus.sum(promql).await;
+            let reached = now.as_ref().is_ok_and(|v| *v == expected);
+            *last.lock().unwrap() = Some(now);
+            reached.then_some(())
+        },
+        || {
+            format!(
+                "{promql} never reached {expected}; last: {:?}",
+                last.lock().unwrap()
+            )
+        },
     )
     .await;
     tokio::time::sleep(Duration::from_secs(6)).await;
