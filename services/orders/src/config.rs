@@ -24,6 +24,12 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_env_as("orders", "0.0.0.0:8080")
+    }
+
+    /// The same settings for another binary of the orders service (`orders-worker`), with
+    /// its own service name and listen address.
+    pub fn from_env_as(service_name: &str, default_listen_addr: &str) -> Result<Self, ConfigError> {
         const USERS_URL: &str = "USERS_URL";
         let raw = optional(USERS_URL)?.unwrap_or_else(|| "http://localhost:8081".to_owned());
         let users_url = Url::parse(&raw)
@@ -40,7 +46,11 @@ impl Config {
             return Err(ConfigError::new("USERS_TIMEOUT_MS", "must be at least 1"));
         }
         Ok(Self {
-            common: CommonConfig::from_env("orders", env!("CARGO_PKG_VERSION"), "0.0.0.0:8080")?,
+            common: CommonConfig::from_env(
+                service_name,
+                env!("CARGO_PKG_VERSION"),
+                default_listen_addr,
+            )?,
             users_url,
             users_timeout: Duration::from_millis(timeout_ms),
             propagation: service_kit::config::on_off("PROPAGATION", true)?,

@@ -12,6 +12,10 @@ pub enum AppError {
     OrderNotFound(i64),
     #[error("{0}")]
     InvalidQuery(&'static str),
+    #[error("{0}")]
+    InvalidOrder(&'static str),
+    #[error("user {0} not found")]
+    UserNotFound(i64),
     #[error(transparent)]
     Users(#[from] UsersError),
     #[error(transparent)]
@@ -23,6 +27,8 @@ impl IntoResponse for AppError {
         let (status, code) = match &self {
             Self::OrderNotFound(_) => (StatusCode::NOT_FOUND, "order_not_found"),
             Self::InvalidQuery(_) => (StatusCode::BAD_REQUEST, "invalid_query"),
+            Self::InvalidOrder(_) => (StatusCode::BAD_REQUEST, "invalid_order"),
+            Self::UserNotFound(_) => (StatusCode::NOT_FOUND, "user_not_found"),
             Self::Users(UsersError::Timeout(_)) => (StatusCode::GATEWAY_TIMEOUT, "users_timeout"),
             Self::Users(_) => (StatusCode::BAD_GATEWAY, "users_unavailable"),
             Self::Db(e) => e.status_and_code(),

@@ -1,11 +1,15 @@
 //! The orders service: `GET /orders/{order_id}` reads the order from its own database and
-//! asks the users service for the order's user.
+//! asks the users service for the order's user; `POST /orders` places an order and queues
+//! its confirmation, which the service's second binary, `orders-worker` ([`worker`]),
+//! sends.
 
 pub mod config;
 mod db;
 mod error;
+mod outbox;
 mod routes;
 mod users_client;
+pub mod worker;
 
 use std::future::Future;
 
@@ -13,7 +17,7 @@ pub use config::Config;
 use service_kit::{Db, StartupError};
 use users_client::UsersClient;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/orders");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/orders");
 
 #[derive(Clone)]
 pub struct AppState {

@@ -1,19 +1,23 @@
-//! The request path of `GET /orders/{order_id}`, top to bottom.
+//! The routes of orders, each handler top to bottom: `GET /orders/{order_id}` (the
+//! tutorial's trace), `GET /orders?user_id=` (the N+1 lesson) and `POST /orders` (the
+//! queued confirmation: the async lesson).
 
 use std::collections::HashMap;
 
 use axum::{
     Json, Router,
     extract::{Query, State},
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
     routing::get,
 };
-use serde::Serialize;
-use service_kit::extract::{PathId, parse_id};
+use serde::{Deserialize, Serialize};
+use service_kit::extract::{JsonBody, PathId, parse_id};
 use telemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
     AppState,
-    db::{self, Order},
+    db::{self, NewOrder, Order},
     error::AppError,
     users_client::User,
 };
@@ -21,7 +25,7 @@ use crate::{
 pub fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/orders/{order_id}", get(get_order))
-        .route("/orders", get(list_orders))
+        .route("/orders", get(list_orders).post(create_order))
         .with_state(state.clone());
     service_kit::http::with_common_routes(routes, state.db, state.serving)
 }
@@ -167,4 +171,75 @@ async fn enrich_orders(
                 .collect())
         }
     }
+}
+
+/// The body of `POST /orders`. Unknown fields are refused: a typo (`"quantiy"`) must not
+/// become an order of the default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequest {
+    pub user_id: i64,
+    pub item: String,
+    pub quantity: i32,
+}
+
+/// The demo has no catalogue: every item costs the same.
+pub const UNIT_PRICE_CENTS: i64 = 250;
+pub const MAX_QUANTITY: i32 = 100;
+pub const MAX_ITEM_CHARS: usize = 100;
+
+impl OrderRequest {
+    fn validate(self) -> Result<NewOrder, AppError> {
+        if self.user_id < 1 {
+            return Err(AppError::InvalidOrder("user_id must be a positive 64-bit integer"));
+        }
+        if !(1..=MAX_QUANTITY).contains(&self.quantity) {
+            return Err(AppError::InvalidOrder("quantity must be between 1 and 100"));
+        }
+        let item = self.item.trim();
+        if item.is_empty() || item.chars().count() > MAX_ITEM_CHARS || item.chars().any(char::is_control)
+        {
+            return Err(AppError::InvalidOrder(
+                "item must be 1 to 100 characters, none of them control characters",
+            ));
+        }
+        Ok(NewOrder {
+            user_id: self.user_id,
+            item: item.to_owned(),
+            quantity: self.quantity,
+            total_cents: i64::from(self.quantity) * UNIT_PRICE_CENTS,
+        })
+    }
+}
+
+/// `POST /orders`: checks the user with users, then writes the order and its confirmation
+/// message in one transaction; `orders-worker` sends the confirmation later. 201 with the
+/// order and where to read it.
+async fn create_order(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<OrderRequest>,
+) -> Result<Response, AppError> {
+    let order = place_order(&state, request.validate()?).await?;
+    let location = format!("/orders/{}", order.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(order),
+    )
+        .into_response())
+}
+
+#[tracing::instrument(
+    name = "place-order",
+    skip_all,
+    fields(user.id = new.user_id, order.id = tracing::field::Empty)
+)]
+async fn place_order(state: &AppState, new: NewOrder) -> Result<Order, AppError> {
+    // users owns its data: an order for a user it does not know is refused here.
+    if state.users.get_user(new.user_id).await?.is_none() {
+        return Err(AppError::UserNotFound(new.user_id));
+    }
+    let order = db::place_order(&state.db, &new).await?;
+    tracing::Span::current().record("order.id", order.id);
+    Ok(order)
 }

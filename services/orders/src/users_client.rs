@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use opentelemetry::Context;
 use reqwest::StatusCode;
 use reqwest_middleware::ClientWithMiddleware;
 use serde::{Deserialize, Serialize};
@@ -45,13 +46,20 @@ impl UsersClient {
         }
     }
 
-    fn get(&self, url: Url) -> reqwest_middleware::RequestBuilder {
+    fn get(&self, url: Url, carried: Option<&Context>) -> reqwest_middleware::RequestBuilder {
         let request = self.http.get(url).timeout(self.timeout);
-        if self.propagation {
-            request
-        } else {
+        match carried {
+            None if self.propagation => request,
             // The client span is still recorded; only the headers are left out.
-            request.with_extension(telemetry::client::DisableOtelPropagation)
+            None => request.with_extension(telemetry::client::DisableOtelPropagation),
+            // Headers written by hand from `cx`, not from the client span.
+            Some(cx) => {
+                let mut headers = reqwest::header::HeaderMap::new();
+                telemetry::client::inject(cx, &mut headers);
+                request
+                    .headers(headers)
+                    .with_extension(telemetry::client::DisableOtelPropagation)
+            }
         }
     }
 
@@ -60,7 +68,7 @@ impl UsersClient {
         let mut url = self.base.join("users").expect("a static path always joins");
         let list: Vec<String> = ids.iter().map(i64::to_string).collect();
         url.query_pairs_mut().append_pair("ids", &list.join(","));
-        match self.call(url).await? {
+        match self.call(url, None).await? {
             Some(users) => Ok(users),
             None => Err(UsersError::BadStatus(StatusCode::NOT_FOUND)),
         }
@@ -68,11 +76,19 @@ impl UsersClient {
 
     /// `Ok(None)` when users answers 404.
     pub async fn get_user(&self, id: i64) -> Result<Option<User>, UsersError> {
-        let url = self
-            .base
+        self.call(self.user_url(id), None).await
+    }
+
+    /// [`Self::get_user`] carrying the context `cx` instead of the client span's (the
+    /// worker's `DEMO_PITFALL=context`).
+    pub async fn get_user_in(&self, id: i64, cx: &Context) -> Result<Option<User>, UsersError> {
+        self.call(self.user_url(id), Some(cx)).await
+    }
+
+    fn user_url(&self, id: i64) -> Url {
+        self.base
             .join(&format!("users/{id}"))
-            .expect("a numeric path segment always joins");
-        self.call(url).await
+            .expect("a numeric path segment always joins")
     }
 
     /// A GET to users: the decoded body on 200, `None` on 404, an error otherwise. The
@@ -81,9 +97,10 @@ impl UsersClient {
     async fn call<T: serde::de::DeserializeOwned>(
         &self,
         url: Url,
+        carried: Option<&Context>,
     ) -> Result<Option<T>, UsersError> {
         const GRACE: Duration = Duration::from_millis(25);
-        tokio::time::timeout(self.timeout + GRACE, self.try_call(url))
+        tokio::time::timeout(self.timeout + GRACE, self.try_call(url, carried))
             .await
             .unwrap_or(Err(UsersError::Timeout(self.timeout)))
     }
@@ -91,9 +108,10 @@ impl UsersClient {
     async fn try_call<T: serde::de::DeserializeOwned>(
         &self,
         url: Url,
+        carried: Option<&Context>,
     ) -> Result<Option<T>, UsersError> {
         let response = self
-            .get(url)
+            .get(url, carried)
             .send()
             .await
             .map_err(|e| self.transport_error(e))?;

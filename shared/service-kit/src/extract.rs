@@ -1,10 +1,13 @@
-//! The `{id}` path parameter both services take: a positive 64-bit integer, or a JSON 400.
+//! The request parts our routes take, each refused with the one JSON error shape: the
+//! `{id}` path parameter (a positive 64-bit integer) and a JSON body.
 
 use axum::{
-    extract::{FromRequestParts, Path},
+    Json,
+    extract::{FromRequest, FromRequestParts, Path, Request, rejection::JsonRejection},
     http::{StatusCode, request::Parts},
     response::{IntoResponse, Response},
 };
+use serde::de::DeserializeOwned;
 
 use crate::json_error;
 
@@ -32,6 +35,43 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
         parse_id(&raw).map(PathId).ok_or_else(|| {
             InvalidId("id must be a positive 64-bit integer (1 to 9223372036854775807)".into())
         })
+    }
+}
+
+/// A JSON request body. axum's own refusals answer in plain text (and a body that parses
+/// but has the wrong fields with 422); here each is the JSON error shape: 415 without a
+/// JSON `Content-Type`, 413 past the body limit, 400 for a body that is not the expected
+/// JSON, naming what is wrong.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonBody<T>(pub T);
+
+#[derive(Debug)]
+pub struct InvalidBody(JsonRejection);
+
+impl IntoResponse for InvalidBody {
+    fn into_response(self) -> Response {
+        let (status, code) = match &self.0 {
+            JsonRejection::MissingJsonContentType(_) => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+            ),
+            JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
+            }
+            _ => (StatusCode::BAD_REQUEST, "invalid_body"),
+        };
+        json_error(status, code, self.0.body_text())
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = InvalidBody;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(request, state)
+            .await
+            .map(|Json(value)| Self(value))
+            .map_err(InvalidBody)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use axum::{
     Json, Router,
-    extract::{Request, State},
+    extract::{DefaultBodyLimit, Request, State},
     http::StatusCode,
     middleware,
     response::{IntoResponse, Response},
@@ -41,6 +41,8 @@ pub fn with_common_routes(routes: Router, db: Db, serving: Serving) -> Router {
         .layer(middleware::from_fn(move |request, next| {
             crate::demo::layer(demo_faults, request, next)
         }))
+        // A body streamed without Content-Length meets the same limit once it is read.
+        .layer(DefaultBodyLimit::max(crate::limits::MAX_BODY_BYTES as usize))
         .merge(probes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -17,7 +17,8 @@ use crate::json_error;
 /// Name and value bytes of all headers. Browsers and proxies send a few KiB; 16 KiB is
 /// nginx's largest default header buffer.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-/// No route takes a body; anything larger than this is refused before it is read.
+/// The largest body a route takes (`POST /orders` takes a few dozen bytes): a larger one is
+/// refused before it is read when its length is declared, and once read past it otherwise.
 pub const MAX_BODY_BYTES: u64 = 16 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

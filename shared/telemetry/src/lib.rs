@@ -8,6 +8,7 @@ pub mod db;
 mod export;
 mod init;
 mod logs;
+pub mod messaging;
 pub mod propagation;
 mod request;
 pub mod server;

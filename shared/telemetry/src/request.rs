@@ -53,6 +53,11 @@ pub(crate) fn current() -> Option<SpanContext> {
     REQUEST.try_with(|cx| cx.span().span_context().clone()).ok()
 }
 
+/// The whole context of the request being handled on this task, if any.
+pub(crate) fn context() -> Option<Context> {
+    REQUEST.try_with(Context::clone).ok()
+}
+
 /// The context to send with calls made inside an unsampled request, which have no span.
 fn unsampled() -> Option<Context> {
     REQUEST

@@ -1,0 +1,142 @@
+//! Trace context through a queue, by OpenTelemetry's messaging semantic conventions.
+//!
+//! A message is not an HTTP request, but its context travels the same way: the producer
+//! writes `traceparent`, `tracestate` and `baggage` into the message's headers inside its
+//! `send` span, and the consumer reads them back. What the consumer does with them is a
+//! choice, and the lesson:
+//!
+//! - continue the trace: the `process` span is a child of the `send` span, so one trace
+//!   holds the request and the work it queued, with a gap where the message waited;
+//! - link: a batch of messages is processed in a trace of its own, whose span carries one
+//!   link per message to the `send` span that produced it (a span has one parent, so a batch
+//!   of N producers can only be linked);
+//! - ignore them: the work starts unrelated traces (the broken case).
+
+use std::collections::HashMap;
+
+use opentelemetry::{Context, global, trace::TraceContextExt as _};
+use tracing::{Span, field::Empty};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
+
+/// `messaging.system`: the queue is a table in Postgres (no value of the conventions' list
+/// fits, and they allow a custom one).
+pub const SYSTEM: &str = "postgresql";
+
+/// The headers a message carries: `traceparent`, `tracestate`, `baggage`.
+pub type Headers = HashMap<String, String>;
+
+/// The `send` span (kind producer) for a message to `destination`. Record
+/// `messaging.message.id` on it once the message has one.
+pub fn send_span(destination: &'static str) -> Span {
+    tracing::info_span!(
+        "messaging send",
+        otel.name = format_args!("send {destination}"),
+        otel.kind = "producer",
+        messaging.system = SYSTEM,
+        messaging.operation.type = "send",
+        messaging.operation.name = "send",
+        messaging.destination.name = destination,
+        messaging.message.id = Empty,
+    )
+}
+
+/// The context of `span` as message headers, written by the global propagators. A span
+/// that was never built (inside an unsampled request, see request.rs) writes the request's
+/// own context, so the consumer still continues the trace, unsampled.
+pub fn headers(span: &Span) -> Headers {
+    let cx = if span.is_disabled() {
+        crate::request::context().unwrap_or_default()
+    } else {
+        span.context()
+    };
+    let mut headers = Headers::new();
+    global::get_text_map_propagator(|propagator| propagator.inject_context(&cx, &mut headers));
+    headers
+}
+
+/// The context a message's headers carry (an empty one for none, or a malformed one).
+pub fn extract(headers: &Headers) -> Context {
+    global::get_text_map_propagator(|propagator| propagator.extract(headers))
+}
+
+/// The `process` span (kind consumer) for one message of `destination`. Its parent is
+/// whatever the caller gives it with `set_parent`, or the current span.
+pub fn process_span(destination: &'static str, message_id: i64) -> Span {
+    tracing::info_span!(
+        "messaging process",
+        otel.name = format_args!("process {destination}"),
+        otel.kind = "consumer",
+        messaging.system = SYSTEM,
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.destination.name = destination,
+        messaging.message.id = %message_id,
+        error.type = Empty,
+        otel.status_code = Empty,
+        otel.status_description = Empty,
+    )
+}
+
+/// The `process` span (kind consumer) for a whole batch, a root with one link per message
+/// to the context it carried. The links are added before the span is first entered, which
+/// is when tracing-opentelemetry starts it.
+pub fn batch_span<'a>(
+    destination: &'static str,
+    carried: impl ExactSizeIterator<Item = &'a Context>,
+) -> Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "messaging process batch",
+        otel.name = format_args!("process {destination}"),
+        otel.kind = "consumer",
+        messaging.system = SYSTEM,
+        messaging.operation.type = "process",
+        messaging.operation.name = "process",
+        messaging.destination.name = destination,
+        messaging.batch.message_count = carried.len() as i64,
+    );
+    // A root: no ambient context either (tracing-opentelemetry would take the thread's).
+    let _ = span.set_parent(Context::new());
+    for cx in carried {
+        let producer = cx.span().span_context().clone();
+        if producer.is_valid() {
+            span.add_link(producer);
+        }
+    }
+    span
+}
+
+/// Marks a `process` span as failed.
+pub fn record_failure(span: &Span, error_type: &str, message: &str) {
+    span.record("error.type", error_type);
+    span.record("otel.status_code", "ERROR");
+    span.record("otel.status_description", message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extract_reads_what_headers_wrote() {
+        crate::install_propagators();
+        let mut headers = Headers::new();
+        headers.insert(
+            "traceparent".into(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+        );
+        headers.insert("baggage".into(), "demo.delay_ms=300".into());
+        let cx = extract(&headers);
+        let sc = cx.span().span_context().clone();
+        assert!(sc.is_remote() && sc.is_sampled());
+        assert_eq!(
+            sc.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        let mut again = Headers::new();
+        global::get_text_map_propagator(|p| p.inject_context(&cx, &mut again));
+        assert_eq!(again.get("traceparent"), headers.get("traceparent"));
+        assert_eq!(again.get("baggage"), headers.get("baggage"));
+        assert!(!extract(&Headers::new()).span().span_context().is_valid());
+    }
+}
