@@ -45,6 +45,7 @@ fn span(
         end_unix_nanos: T0 + end_ms * MS,
         flags: 1,
         trace_state: String::new(),
+        links: Vec::new(),
     }
 }
 

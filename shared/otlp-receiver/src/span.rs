@@ -62,6 +62,8 @@ pub struct ReceivedSpan {
     pub end_unix_nanos: u64,
     pub flags: u32,
     pub trace_state: String,
+    /// The spans this one links to (its own trace's or others'), as (trace id, span id).
+    pub links: Vec<(String, String)>,
 }
 
 impl ReceivedSpan {
@@ -157,6 +159,11 @@ pub fn flatten(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
                     end_unix_nanos: s.end_time_unix_nano,
                     flags: s.flags,
                     trace_state: s.trace_state,
+                    links: s
+                        .links
+                        .iter()
+                        .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+                        .collect(),
                 });
             }
         }

@@ -67,6 +67,22 @@ pub async fn spawn_orders(
     spawn_service("orders", &with_extra(env, extra)).await
 }
 
+/// `orders-worker` on orders' database, calling users at `users_url`: it consumes what
+/// `POST /orders` queued.
+pub async fn spawn_worker(
+    collector: &impl Collector,
+    orders_database_url: &str,
+    users_url: &str,
+    extra: &[(&'static str, String)],
+) -> ServiceProcess {
+    let mut env = otel_env(collector, "orders-worker");
+    env.push(("DATABASE_URL", orders_database_url.to_owned()));
+    env.push(("USERS_URL", users_url.to_owned()));
+    // Polled often, so a test does not wait for the next poll.
+    env.push(("OUTBOX_POLL_INTERVAL_MS", "50".to_owned()));
+    spawn_service("orders-worker", &with_extra(env, extra)).await
+}
+
 pub struct Stack<C = Receiver> {
     pub postgres: &'static Postgres,
     pub collector: C,
@@ -128,6 +144,11 @@ impl<C: Collector> Stack<C> {
             orders,
             client: http_client(),
         }
+    }
+
+    /// An `orders-worker` for this stack's orders; `env` is added to its settings.
+    pub async fn spawn_worker(&self, env: &[(&'static str, String)]) -> ServiceProcess {
+        spawn_worker(&self.collector, &self.orders_db, &self.users.url(), env).await
     }
 
     pub fn users_db_name(&self) -> &str {
