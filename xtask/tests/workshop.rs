@@ -504,6 +504,152 @@ async fn check_answer(
                 );
             }
         }
+        (11, 0) => {
+            // orders 6 (server, place-order, its users call, two inserts, send), users 2
+            // for the check, the worker 3 (process, its call, the confirmation's insert),
+            // users 2 for the address.
+            let trace = trace_of(runner, ran, 13).await;
+            assert_eq!(trace.services(), ["orders", "orders-worker", "users"]);
+            let send = trace.only("orders", "send order-confirmations");
+            assert_eq!(send.kind(), "producer");
+            let process = trace.only("orders-worker", "process order-confirmations");
+            assert_eq!(process.kind(), "consumer");
+            assert_eq!(process.parent(), Some(send.span_id()), "{}", trace.outline());
+            assert!(process.start_us() >= send.end_us(), "the wait is a gap");
+            for (key, value) in [
+                ("messaging.system", "postgresql"),
+                ("messaging.operation.type", "process"),
+                ("messaging.destination.name", "order-confirmations"),
+            ] {
+                assert_eq!(process.tag_str(key).as_deref(), Some(value), "{key}");
+            }
+            assert_eq!(
+                send.tag_str("messaging.message.id"),
+                process.tag_str("messaging.message.id")
+            );
+            let call = trace.only("orders-worker", "GET");
+            assert_eq!(call.parent(), Some(process.span_id()));
+            assert!(
+                trace
+                    .find("users", "GET /users/{user_id}")
+                    .iter()
+                    .any(|s| s.parent() == Some(call.span_id())),
+                "{}",
+                trace.outline()
+            );
+        }
+        (12, 0) => {
+            let jaeger = runner.jaeger();
+            let batches = testkit::eventually(
+                Duration::from_secs(30),
+                || async {
+                    let found = jaeger.search(&Search::recent("orders-worker")).await.ok()?;
+                    let linked: usize = found
+                        .iter()
+                        .flat_map(|t| t.find("orders-worker", "process order-confirmations"))
+                        .map(|s| s.links().len())
+                        .sum();
+                    // load queued 100 orders; every one is linked from some batch.
+                    (linked >= 100).then_some(found)
+                },
+                || "100 messages linked from the batches' traces".to_owned(),
+            )
+            .await;
+            let mut largest = 0;
+            for trace in &batches {
+                let batch = trace.only("orders-worker", "process order-confirmations");
+                assert_eq!(batch.parent(), None, "a root:\n{}", trace.outline());
+                let links = batch.links();
+                let count: usize = batch
+                    .tag_str("messaging.batch.message_count")
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert_eq!(links.len(), count, "one link per message");
+                assert_eq!(trace.find("orders-worker", "confirm-order").len(), count);
+                largest = largest.max(count);
+                // Each link leads to the order's own trace, to its send span.
+                let (trace_id, span_id) = links[0];
+                let order = jaeger.trace_of(trace_id, 6).await.unwrap();
+                assert_eq!(
+                    order.span(span_id).map(|s| s.name().to_owned()).as_deref(),
+                    Some("send order-confirmations")
+                );
+            }
+            assert!(largest >= 2, "batches of several messages: {largest} at most");
+        }
+        (13, 0) => {
+            let trace = trace_of(runner, ran, 8).await;
+            assert_eq!(trace.services(), ["orders", "users"], "{}", trace.outline());
+            trace.only("orders", "send order-confirmations");
+            let jaeger = runner.jaeger();
+            let worker = testkit::eventually(
+                Duration::from_secs(30),
+                || async {
+                    let found = jaeger.search(&Search::recent("orders-worker")).await.ok()?;
+                    found.into_iter().find(|t| {
+                        t.find("orders-worker", "process order-confirmations").len() == 1
+                    })
+                },
+                || "the worker's trace".to_owned(),
+            )
+            .await;
+            let process = worker.only("orders-worker", "process order-confirmations");
+            assert_eq!(process.parent(), None);
+            assert!(process.links().is_empty());
+            assert_ne!(worker.trace_id, trace.trace_id);
+        }
+        (14, 0) => {
+            let trace = trace_of(runner, ran, 10).await;
+            let process = trace.only("orders-worker", "process order-confirmations");
+            assert!(
+                trace.find("orders-worker", "GET").is_empty(),
+                "no call under process:\n{}",
+                trace.outline()
+            );
+            let jaeger = runner.jaeger();
+            let search = Search {
+                operation: Some("GET"),
+                ..Search::recent("orders-worker")
+            };
+            let orphan = testkit::eventually(
+                Duration::from_secs(30),
+                || async { jaeger.search(&search).await.ok()?.into_iter().next() },
+                || "the orphaned call's trace".to_owned(),
+            )
+            .await;
+            let roots = orphan.roots();
+            assert_eq!(roots.len(), 1);
+            assert_eq!(roots[0].name(), "GET", "{}", orphan.outline());
+            assert_ne!(orphan.trace_id, trace.trace_id);
+            let _ = process;
+        }
+        (14, 1) => {
+            let trace = trace_of(runner, ran, 11).await;
+            let call = trace.only("orders-worker", "GET");
+            assert!(
+                !trace
+                    .spans()
+                    .iter()
+                    .any(|s| s.parent() == Some(call.span_id())),
+                "nothing of users under the worker's call:\n{}",
+                trace.outline()
+            );
+            let jaeger = runner.jaeger();
+            let cut = testkit::eventually(
+                Duration::from_secs(30),
+                || async {
+                    let found = jaeger.search(&Search::recent("users")).await.ok()?;
+                    found.into_iter().find(|t| {
+                        t.trace_id != trace.trace_id
+                            && t.roots().iter().any(|r| r.name() == "GET /users/{user_id}")
+                    })
+                },
+                || "users' trace of its own".to_owned(),
+            )
+            .await;
+            assert_eq!(cut.services(), ["users"], "{}", cut.outline());
+        }
         _ => return false,
     }
     true
@@ -553,7 +699,7 @@ async fn every_command_of_the_workshop_guide_runs() {
                 for line in lines {
                     match line.as_str() {
                         "docker compose up --build" => {}
-                        "PROPAGATION=off cargo xtask up" | "cargo xtask up" => {
+                        line if line.ends_with("cargo xtask up") => {
                             let dir = runner.cluster_dir.clone();
                             let (status, _) = runner.stop().await;
                             assert!(status.success() && !dir.exists());
@@ -621,7 +767,7 @@ async fn every_command_of_the_workshop_guide_runs() {
     assert!(commands_run >= 12, "{commands_run} commands");
     assert_eq!(
         answers_checked,
-        BTreeSet::from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]),
+        BTreeSet::from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]),
         "every exercise has a command whose answer is checked"
     );
 }

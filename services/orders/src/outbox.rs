@@ -82,10 +82,7 @@ pub const CONFIRM: Query = Query {
 };
 
 /// The message's work is done: its confirmation is recorded and it is never claimed again.
-pub async fn confirm(
-    connection: &mut PgConnection,
-    message: &Message,
-) -> Result<(), sqlx::Error> {
+pub async fn confirm(connection: &mut PgConnection, message: &Message) -> Result<(), sqlx::Error> {
     sqlx::query(CONFIRM.text)
         .bind(message.id)
         .bind(message.payload.order_id)

@@ -191,13 +191,17 @@ pub const MAX_ITEM_CHARS: usize = 100;
 impl OrderRequest {
     fn validate(self) -> Result<NewOrder, AppError> {
         if self.user_id < 1 {
-            return Err(AppError::InvalidOrder("user_id must be a positive 64-bit integer"));
+            return Err(AppError::InvalidOrder(
+                "user_id must be a positive 64-bit integer",
+            ));
         }
         if !(1..=MAX_QUANTITY).contains(&self.quantity) {
             return Err(AppError::InvalidOrder("quantity must be between 1 and 100"));
         }
         let item = self.item.trim();
-        if item.is_empty() || item.chars().count() > MAX_ITEM_CHARS || item.chars().any(char::is_control)
+        if item.is_empty()
+            || item.chars().count() > MAX_ITEM_CHARS
+            || item.chars().any(char::is_control)
         {
             return Err(AppError::InvalidOrder(
                 "item must be 1 to 100 characters, none of them control characters",

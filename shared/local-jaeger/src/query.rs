@@ -77,6 +77,8 @@ pub struct RawSpan {
 pub struct Reference {
     #[serde(rename = "refType")]
     pub ref_type: String,
+    #[serde(rename = "traceID")]
+    pub trace_id: String,
     #[serde(rename = "spanID")]
     pub span_id: String,
 }
@@ -107,6 +109,17 @@ impl Span<'_> {
 
     pub fn span_id(&self) -> &str {
         &self.raw.span_id
+    }
+
+    /// The spans this one links to (OpenTelemetry span links, which Jaeger shows as
+    /// `FOLLOWS_FROM` references), as (trace id, span id).
+    pub fn links(&self) -> Vec<(&str, &str)> {
+        self.raw
+            .references
+            .iter()
+            .filter(|r| r.ref_type == "FOLLOWS_FROM")
+            .map(|r| (r.trace_id.as_str(), r.span_id.as_str()))
+            .collect()
     }
 
     /// The span's parent (its `CHILD_OF` reference); `None` for a root.

@@ -51,10 +51,9 @@ pub struct InvalidBody(JsonRejection);
 impl IntoResponse for InvalidBody {
     fn into_response(self) -> Response {
         let (status, code) = match &self.0 {
-            JsonRejection::MissingJsonContentType(_) => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-            ),
+            JsonRejection::MissingJsonContentType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
+            }
             JsonRejection::BytesRejection(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large")
             }

@@ -42,7 +42,9 @@ pub fn with_common_routes(routes: Router, db: Db, serving: Serving) -> Router {
             crate::demo::layer(demo_faults, request, next)
         }))
         // A body streamed without Content-Length meets the same limit once it is read.
-        .layer(DefaultBodyLimit::max(crate::limits::MAX_BODY_BYTES as usize))
+        .layer(DefaultBodyLimit::max(
+            crate::limits::MAX_BODY_BYTES as usize,
+        ))
         .merge(probes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -51,7 +51,9 @@ impl Consumer {
                             order.id = message.payload.order_id,
                             messaging.message.id = %message.id,
                         );
-                        self.process(tx, message, &span).instrument(span.clone()).await?;
+                        self.process(tx, message, &span)
+                            .instrument(span.clone())
+                            .await?;
                     }
                     Ok(())
                 }
@@ -72,7 +74,9 @@ impl Consumer {
                         _ => Context::new(),
                     };
                     let _ = span.set_parent(parent);
-                    self.process(tx, message, &span).instrument(span.clone()).await?;
+                    self.process(tx, message, &span)
+                        .instrument(span.clone())
+                        .await?;
                 }
                 Ok(())
             }
@@ -134,18 +138,14 @@ impl Consumer {
         let call = match self.config.pitfall {
             // PITFALL: a spawned task does not inherit the current tracing span. The users
             // call's span has no parent: an orphan root, a trace of its own.
-            Some(Pitfall::Spawn) => {
-                tokio::spawn(async move { users.get_user(user_id).await })
-            }
+            Some(Pitfall::Spawn) => tokio::spawn(async move { users.get_user(user_id).await }),
             // PITFALL: OpenTelemetry's `Context::current()` is not the tracing span's
             // context (tracing-opentelemetry does not attach it; init.rs says why), so the
             // headers built from it are empty and users starts a new trace.
             // FIX: `Span::current().context()`, or let the traced client inject.
             Some(Pitfall::Context) => {
                 let cx = Context::current();
-                tokio::spawn(
-                    async move { users.get_user_in(user_id, &cx).await }.in_current_span(),
-                )
+                tokio::spawn(async move { users.get_user_in(user_id, &cx).await }.in_current_span())
             }
             // FIX for `spawn`: the task carries the span it was spawned in.
             None => tokio::spawn(async move { users.get_user(user_id).await }.in_current_span()),
