@@ -557,13 +557,18 @@ async fn the_monitor_tab_counts_every_request_and_exactly_the_failures_load_caus
             "120",
             // 15 s, over three flushes and scrapes: a series whose first scrape already
             // holds its whole count has a rate of 0 (Prometheus' rate() sees no increase).
+            // The duration bounds the run past that (load's default, 10 s, would stop it
+            // at 80 requests), the request count ends it.
             "--rate",
             "8",
+            "--duration",
+            "40s",
             "--mix",
             "ok=70,failing=15,not_found=15",
         ],
     )
     .await;
+    assert_eq!(summary["requests"]["completed"], 120, "{summary}");
     let kind = |k: &str| summary["kinds"][k].as_u64().unwrap_or(0) as f64;
     let (ok, failing) = (kind("ok"), kind("failing"));
     assert!(failing > 0.0, "{summary}");

@@ -152,11 +152,51 @@ impl Ports {
 
 /// `N` distinct ports that were free a moment ago: all are held until all are chosen, so
 /// two calls cannot hand out the same one.
+///
+/// They are drawn below the kernel's ephemeral range, not with a bind to port 0: a test
+/// that stops a collector and starts it again on the same port (or has a service listen
+/// on one it picked) must find it still free, and within the ephemeral range any outgoing
+/// connection, or another test's bind to port 0, may take it meanwhile (seen in CI:
+/// `AddrInUse` restarting a receiver under a full parallel run).
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port on 127.0.0.1"))
-        .collect();
+    let (low, high) = unassigned_range();
+    let mut listeners: Vec<TcpListener> = Vec::with_capacity(N);
+    let mut draw = random_numbers();
+    for _ in 0..10_000 {
+        if listeners.len() == N {
+            break;
+        }
+        let port = low + (draw() % u64::from(high - low)) as u16;
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            listeners.push(listener);
+        }
+    }
+    assert_eq!(listeners.len(), N, "no {N} free ports in {low}..{high}");
     std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
+}
+
+/// Ports neither the ephemeral range (Linux: `ip_local_port_range`, 32768-60999 by
+/// default) nor the well-known services below 10000 use.
+fn unassigned_range() -> (u16, u16) {
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    (10_000, ephemeral_start.max(20_000))
+}
+
+/// A stream of random numbers from std's randomly keyed hasher: a few ports do not need a
+/// random-number crate.
+fn random_numbers() -> impl FnMut() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let state = std::collections::hash_map::RandomState::new();
+    let mut counter = 0u64;
+    move || {
+        counter += 1;
+        let mut hasher = state.build_hasher();
+        hasher.write_u64(counter);
+        hasher.finish()
+    }
 }
 
 const OTLP_GRPC: &str = "receivers::otlp::protocols::grpc::endpoint";
