@@ -47,8 +47,10 @@ pub struct Args {
     #[arg(long, allow_hyphen_values = true)]
     pub zipf: Option<String>,
     /// Share of request kinds: ok (an id in range), not_found (beyond it), bad_id (not a
-    /// number), slow (an id in range, users waits --slow-ms: baggage demo.delay_ms) and
-    /// failing (an id in range, users fails: baggage demo.fail=users).
+    /// number), slow (an id in range, users waits --slow: baggage demo.delay_ms),
+    /// failing (an id in range, users fails: baggage demo.fail=users) and create (POST
+    /// /orders of a new order for a seeded user, answered 201; --path and --ids do not
+    /// apply), e.g. ok=80,create=20.
     #[arg(long, default_value = "ok=100")]
     pub mix: String,
     /// How long users waits on a `slow` request, e.g. 800ms (the services cap it at 5s).
@@ -80,15 +82,18 @@ pub enum Kind {
     Slow,
     /// Ok, made to fail in users by the workshop's demo fault.
     Failing,
+    /// A new order (`POST /orders`): the trace that goes on in orders-worker.
+    Create,
 }
 
 impl Kind {
-    const ALL: [Kind; 5] = [
+    const ALL: [Kind; 6] = [
         Kind::Ok,
         Kind::NotFound,
         Kind::BadId,
         Kind::Slow,
         Kind::Failing,
+        Kind::Create,
     ];
 
     pub fn name(self) -> &'static str {
@@ -98,6 +103,7 @@ impl Kind {
             Kind::BadId => "bad_id",
             Kind::Slow => "slow",
             Kind::Failing => "failing",
+            Kind::Create => "create",
         }
     }
 }

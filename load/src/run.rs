@@ -29,6 +29,14 @@ use crate::{
 
 const JAEGER_UI_URL: &str = "JAEGER_UI_URL";
 
+/// Where a `create` request sends its order, whatever --path says: orders' one route for it.
+const CREATE_PATH: &str = "/orders";
+/// The users the database is seeded with (migrations/users), so that orders, which asks
+/// users about the buyer before it writes the order, answers 201 and not 404.
+const SEEDED_USERS: u64 = 1000;
+/// A few of an item, as a shop would see: every order is valid (orders takes 1 to 100).
+const MAX_QUANTITY: u32 = 5;
+
 pub async fn run(plan: Plan) -> ExitCode {
     let config = match telemetry::TelemetryConfig::from_env("load", env!("CARGO_PKG_VERSION")) {
         Ok(config) => config,
@@ -66,11 +74,7 @@ pub async fn run(plan: Plan) -> ExitCode {
         };
         let run = report::Run {
             asked_rate,
-            target: format!(
-                "{}{}",
-                plan.target.as_str().trim_end_matches('/'),
-                plan.path
-            ),
+            target: described_target(&plan),
             elapsed,
             interrupted,
             stats: &stats,
@@ -84,6 +88,21 @@ pub async fn run(plan: Plan) -> ExitCode {
     print!("{summary}");
     telemetry.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Where the run sent its requests: the GETs' URL template, and `create`'s POSTs when the
+/// mix has them (they ignore --path).
+fn described_target(plan: &Plan) -> String {
+    let base = plan.target.as_str().trim_end_matches('/');
+    let sent = |wanted: fn(Kind) -> bool| plan.mix.iter().any(|(k, w)| wanted(*k) && *w > 0);
+    let mut targets = Vec::new();
+    if sent(|kind| kind != Kind::Create) {
+        targets.push(format!("{base}{}", plan.path));
+    }
+    if sent(|kind| kind == Kind::Create) {
+        targets.push(format!("POST {base}{CREATE_PATH}"));
+    }
+    targets.join(", ")
 }
 
 /// Picks what each request asks for.
@@ -109,7 +128,7 @@ impl Picker {
         }
     }
 
-    fn next(&mut self) -> (Kind, String) {
+    fn next(&mut self) -> (Kind, Ask) {
         let mut roll = self.rng.random_range(0..self.total);
         let kind = self
             .mix
@@ -124,21 +143,83 @@ impl Picker {
             })
             .map(|(k, _)| *k)
             .unwrap_or(Kind::Ok);
-        let id = match kind {
-            Kind::Ok | Kind::Slow | Kind::Failing => match &self.zipf {
-                Some(zipf) => self.ids.0 + zipf.sample(&mut self.rng) as u64 - 1,
-                None => self.rng.random_range(self.ids.0..=self.ids.1),
-            }
-            .to_string(),
+        let ask = match kind {
+            Kind::Ok | Kind::Slow | Kind::Failing => Ask::Id(
+                match &self.zipf {
+                    Some(zipf) => self.ids.0 + zipf.sample(&mut self.rng) as u64 - 1,
+                    None => self.rng.random_range(self.ids.0..=self.ids.1),
+                }
+                .to_string(),
+            ),
             // Past the range, so the service answers 404.
-            Kind::NotFound => (self
-                .ids
-                .1
-                .saturating_add(1_000_000 + self.rng.random_range(0..1000)))
-            .to_string(),
-            Kind::BadId => format!("not-a-number-{}", self.rng.random_range(0..1000)),
+            Kind::NotFound => Ask::Id(
+                (self
+                    .ids
+                    .1
+                    .saturating_add(1_000_000 + self.rng.random_range(0..1000)))
+                .to_string(),
+            ),
+            Kind::BadId => Ask::Id(format!("not-a-number-{}", self.rng.random_range(0..1000))),
+            Kind::Create => Ask::NewOrder {
+                user_id: self.rng.random_range(1..=SEEDED_USERS),
+                quantity: self.rng.random_range(1..=MAX_QUANTITY),
+            },
         };
-        (kind, id)
+        (kind, ask)
+    }
+}
+
+/// What a picked request asks for.
+enum Ask {
+    /// A GET of --path with this in place of `{id}`.
+    Id(String),
+    /// A new order, `POST /orders`.
+    NewOrder { user_id: u64, quantity: u32 },
+}
+
+/// One request as it goes on the wire; every kind is sent (and traced) by [`one_request`].
+struct Request {
+    method: reqwest::Method,
+    url: Url,
+    /// The span's name after the method: the path as written, so that Jaeger groups the
+    /// requests by route rather than one operation per id.
+    template: String,
+    /// Sent as JSON (`Content-Type: application/json`).
+    body: Option<serde_json::Value>,
+    baggage: Vec<KeyValue>,
+}
+
+impl Request {
+    /// `n` numbers the request in the run, so that every order's item is its own.
+    fn new(plan: &Plan, ask: Ask, n: u64, baggage: Vec<KeyValue>) -> Self {
+        let (method, path, template, body) = match ask {
+            Ask::Id(id) => (
+                reqwest::Method::GET,
+                plan.path.replace("{id}", &id),
+                plan.path.clone(),
+                None,
+            ),
+            Ask::NewOrder { user_id, quantity } => (
+                reqwest::Method::POST,
+                CREATE_PATH.to_owned(),
+                CREATE_PATH.to_owned(),
+                Some(serde_json::json!({
+                    "user_id": user_id,
+                    "item": format!("load-{n}"),
+                    "quantity": quantity,
+                })),
+            ),
+        };
+        Self {
+            method,
+            url: plan
+                .target
+                .join(&path)
+                .unwrap_or_else(|_| plan.target.clone()),
+            template,
+            body,
+            baggage,
+        }
     }
 }
 
@@ -190,11 +271,17 @@ async fn drive(plan: &Plan, stats: Arc<Mutex<Stats>>) -> (Duration, bool) {
             _ = &mut stop => { interrupted = true; break; }
         }
         n += 1;
-        let (kind, id) = picker.next();
-        let url = plan
-            .target
-            .join(&plan.path.replace("{id}", &id))
-            .unwrap_or_else(|_| plan.target.clone());
+        let (kind, ask) = picker.next();
+        let request = Request::new(
+            plan,
+            ask,
+            n,
+            match kind {
+                Kind::Slow => slow_baggage.clone(),
+                Kind::Failing => failing_baggage.clone(),
+                _ => baggage.clone(),
+            },
+        );
         {
             let mut s = stats.lock().expect("stats lock");
             s.scheduled += 1;
@@ -202,13 +289,7 @@ async fn drive(plan: &Plan, stats: Arc<Mutex<Stats>>) -> (Duration, bool) {
         }
         tasks.spawn(one_request(
             client.clone(),
-            url,
-            plan.path.clone(),
-            match kind {
-                Kind::Slow => slow_baggage.clone(),
-                Kind::Failing => failing_baggage.clone(),
-                _ => baggage.clone(),
-            },
+            request,
             scheduled,
             plan.timeout,
             permits.clone(),
@@ -234,12 +315,9 @@ async fn drive(plan: &Plan, stats: Arc<Mutex<Stats>>) -> (Duration, bool) {
     (start.elapsed(), interrupted)
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn one_request(
     client: reqwest::Client,
-    url: Url,
-    template: String,
-    baggage: Vec<KeyValue>,
+    request: Request,
     scheduled: Instant,
     timeout: Duration,
     permits: Arc<Semaphore>,
@@ -254,15 +332,27 @@ async fn one_request(
     let sent = Instant::now();
     stats.lock().expect("stats lock").sent += 1;
 
-    let span = telemetry::client::client_span("GET", &url);
-    span.record("otel.name", format!("GET {template}"));
+    let Request {
+        method,
+        url,
+        template,
+        body,
+        baggage,
+    } = request;
+    let span = telemetry::client::client_span(method.as_str(), &url);
+    span.record("otel.name", format!("{method} {template}"));
     let cx = span.context().with_baggage(baggage);
     let trace_id = cx.span().span_context().trace_id().to_string();
     let mut headers = http::HeaderMap::new();
     telemetry::client::inject(&cx, &mut headers);
 
     let outcome = async {
-        let response = client.get(url).headers(headers).send().await?;
+        let mut builder = client.request(method, url).headers(headers);
+        if let Some(body) = &body {
+            // Sets Content-Type: application/json too.
+            builder = builder.json(body);
+        }
+        let response = builder.send().await?;
         let status = response.status();
         // Read the body: the request is complete when the answer is.
         response.bytes().await?;

@@ -10,7 +10,12 @@ use std::{
     time::Duration,
 };
 
-use axum::{Router, extract::Path, http::StatusCode, routing::get};
+use axum::{
+    Router,
+    extract::Path,
+    http::{HeaderMap, StatusCode},
+    routing::{get, post},
+};
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -249,6 +254,73 @@ async fn slow_and_failing_requests_carry_the_demo_faults_in_their_baggage() {
 }
 
 #[tokio::test]
+async fn create_requests_post_a_json_order_for_a_seeded_user() {
+    // Every POST as the server received it: its headers and body.
+    let posted = Arc::new(std::sync::Mutex::new(Vec::<(HeaderMap, Value)>::new()));
+    let sink = posted.clone();
+    let app = Router::new()
+        .route("/orders/{id}", get(|| async { StatusCode::OK }))
+        .route(
+            "/orders",
+            post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                sink.lock().unwrap().push((headers, body));
+                async { StatusCode::CREATED }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let s = summary(&[
+        "--target",
+        &url,
+        "--rate",
+        "500",
+        "--requests",
+        "200",
+        "--mix",
+        "ok=50,create=50",
+        // Neither applies to a new order.
+        "--path",
+        "/orders/{id}",
+        "--ids",
+        "5000..6000",
+    ])
+    .await;
+    let posted = posted.lock().unwrap().clone();
+    let created = count(&s["kinds"]["create"]);
+    assert!(created > 50 && count(&s["kinds"]["ok"]) > 50, "{s}");
+    assert_eq!(posted.len() as u64, created, "{s}");
+    assert_eq!(count(&s["status_codes"]["201"]), created, "{s}");
+    assert_eq!(count(&s["status_codes"]["200"]), count(&s["kinds"]["ok"]));
+    assert_eq!(count(&s["requests"]["ok"]), 200, "a 201 is a success: {s}");
+    assert_eq!(
+        s["target"],
+        format!("{url}/orders/{{id}}, POST {url}/orders"),
+        "the summary says where the POSTs went"
+    );
+    let mut items = std::collections::BTreeSet::new();
+    for (headers, body) in &posted {
+        assert_eq!(headers["content-type"], "application/json");
+        let object = body.as_object().expect("a JSON object");
+        assert_eq!(object.len(), 3, "only the fields orders accepts: {body}");
+        let user_id = body["user_id"].as_i64().unwrap();
+        assert!((1..=1000).contains(&user_id), "a seeded user: {body}");
+        let quantity = body["quantity"].as_i64().unwrap();
+        assert!((1..=5).contains(&quantity), "{body}");
+        let item = body["item"].as_str().unwrap();
+        assert!(
+            item.strip_prefix("load-")
+                .is_some_and(|n| n.parse::<u64>().is_ok()),
+            "{body}"
+        );
+        items.insert(item.to_owned());
+    }
+    assert_eq!(items.len(), posted.len(), "every order its own item");
+}
+
+#[tokio::test]
 async fn a_target_that_is_down_is_reported_as_connect_errors() {
     let port = testkit::free_port();
     let s = summary(&[
@@ -415,6 +487,118 @@ async fn each_request_is_the_root_of_a_trace_the_services_continue() {
         assert!(
             listed.contains(&root.trace_id.as_str()),
             "the summary links real traces"
+        );
+    }
+}
+
+/// `create` against the real services: orders answers 201 to every POST, continues load's
+/// trace, and the orders it wrote are readable, with what load sent.
+#[tokio::test]
+async fn create_requests_are_new_orders_that_orders_answers_201_in_load_s_trace() {
+    let stack = testkit::stack::Stack::start().await;
+    let output = load(
+        &[
+            "--target",
+            &stack.orders.url(),
+            "--requests",
+            "12",
+            "--rate",
+            "50",
+            "--mix",
+            "ok=1,create=2",
+            "--output",
+            "json",
+        ],
+        &[
+            ("OTEL_SDK_DISABLED", "false".into()),
+            (
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                stack.collector.grpc_endpoint(),
+            ),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
+        ],
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let s: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let created = count(&s["kinds"]["create"]);
+    assert!(created > 0, "{s}");
+    assert_eq!(count(&s["status_codes"]["201"]), created, "{s}");
+    assert_eq!(
+        count(&s["status_codes"]["200"]),
+        count(&s["kinds"]["ok"]),
+        "{s}"
+    );
+    assert_eq!(count(&s["requests"]["failed"]), 0, "{s}");
+
+    let spans = stack
+        .collector
+        .wait_for(
+            |spans| {
+                spans
+                    .iter()
+                    .filter(|s| s.service_name == "orders" && s.name == "POST /orders")
+                    .count() as u64
+                    == created
+            },
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    let posts: Vec<_> = spans
+        .iter()
+        .filter(|s| s.service_name == "load" && s.name == "POST /orders")
+        .collect();
+    assert_eq!(posts.len() as u64, created);
+    for root in posts {
+        assert_eq!(root.parent_span_id, None, "load starts the trace");
+        assert_eq!(root.kind, otlp_receiver::SpanKind::Client);
+        assert_eq!(root.str_attr("http.request.method"), Some("POST"));
+        assert_eq!(root.int_attr("http.response.status_code"), Some(201));
+        let server = spans
+            .iter()
+            .find(|s| {
+                s.name == "POST /orders"
+                    && s.service_name == "orders"
+                    && s.trace_id == root.trace_id
+            })
+            .expect("orders continues load's trace");
+        assert_eq!(
+            server.parent_span_id.as_deref(),
+            Some(root.span_id.as_str())
+        );
+        assert_eq!(server.int_attr("http.response.status_code"), Some(201));
+    }
+
+    // The new orders take the ids after the seed's 10000 (migrations/orders).
+    for id in 10_001..=10_000 + created {
+        let answer: Value = stack
+            .client
+            .get(format!("{}/orders/{id}", stack.orders.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let order = &answer["order"];
+        assert!(
+            order["item"]
+                .as_str()
+                .is_some_and(|i| i.starts_with("load-")),
+            "{answer}"
+        );
+        assert!(
+            (1..=5).contains(&order["quantity"].as_i64().unwrap_or(0)),
+            "{answer}"
+        );
+        assert_eq!(
+            answer["user"]["id"], order["user_id"],
+            "a seeded user: {answer}"
         );
     }
 }
