@@ -68,6 +68,7 @@ fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
         "prometheus",
         "users",
         "orders",
+        "orders-worker",
         "load",
     ]
     .map(str::to_owned)
@@ -97,11 +98,9 @@ fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
         parts.len() == 3 && parts[0] == "2" && parts.iter().all(|p| p.parse::<u32>().is_ok()),
         "an exact 2.x.y tag: {jaeger}"
     );
-    assert_eq!(
-        image("users"),
-        image("orders"),
-        "one image for every binary"
-    );
+    for name in ["users", "orders-worker"] {
+        assert_eq!(image(name), image("orders"), "one image for every binary");
+    }
 
     // Published on the loopback unless the participant asks (.env's PUBLISH_ADDRESS):
     // conference Wi-Fi must not reach anyone's Jaeger.
@@ -123,6 +122,10 @@ fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
     assert_eq!(ports("orders"), ["127.0.0.1:8080:8080"]);
     assert_eq!(ports("users"), ["127.0.0.1:8081:8081"]);
     assert!(ports("postgres").is_empty(), "Postgres is not published");
+    assert!(
+        ports("orders-worker").is_empty(),
+        "the worker serves only its health probes, for compose"
+    );
 
     // `docker compose pull` skips a service it can build; one with our image and no
     // `build:` would be pulled from a registry that has no such image.
@@ -163,6 +166,7 @@ fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
     };
     readyz("users", 8081);
     readyz("orders", 8080);
+    readyz("orders-worker", 8082);
     assert!(
         strings(compose.service("jaeger").unwrap()["healthcheck"].get("test"))
             .join(" ")
@@ -193,6 +197,13 @@ fn the_services_are_all_there_with_pinned_images_ports_and_healthchecks() {
         healthy_deps("orders"),
         ["jaeger", "postgres", "users"].map(str::to_owned).into()
     );
+    // After orders, whose migrations create the outbox it reads.
+    assert_eq!(
+        healthy_deps("orders-worker"),
+        ["jaeger", "orders", "postgres", "users"]
+            .map(str::to_owned)
+            .into()
+    );
 }
 
 #[test]
@@ -203,14 +214,33 @@ fn every_variable_compose_sets_is_one_the_binaries_read() {
         .chain(telemetry::config::ENV_VARS)
         .copied()
         .collect();
+    // The worker reads orders' settings for the database and users (and its own); orders'
+    // PROPAGATION is not one of them: the worker always propagates (ENV_VARS' doc).
+    let worker_reads_of_orders = ["USERS_URL", "USERS_TIMEOUT_MS"];
+    for name in worker_reads_of_orders {
+        assert!(
+            orders::config::ENV_VARS.contains(&name),
+            "orders reads {name}"
+        );
+    }
     let reads = |service: &str, name: &str| {
         common.contains(&name)
             || (service == "orders" && orders::config::ENV_VARS.contains(&name))
+            || (service == "orders-worker"
+                && (orders::worker::config::ENV_VARS.contains(&name)
+                    || worker_reads_of_orders.contains(&name)))
             || telemetry::config::SDK_PREFIXES
                 .iter()
                 .any(|p| name.starts_with(p))
     };
-    for service in ["users", "orders"] {
+    // The database each service uses: the worker consumes orders' outbox.
+    fn database(service: &str) -> &str {
+        match service {
+            "orders-worker" => "orders",
+            other => other,
+        }
+    }
+    for service in ["users", "orders", "orders-worker"] {
         let env = compose
             .environment(service)
             .expect("interpolates with .env");
@@ -233,13 +263,38 @@ fn every_variable_compose_sets_is_one_the_binaries_read() {
         let url = url::Url::parse(&env["DATABASE_URL"]).unwrap();
         assert_eq!(
             (url.host_str(), url.port(), url.path()),
-            (Some("postgres"), Some(5432), &*format!("/{service}"))
+            (
+                Some("postgres"),
+                Some(5432),
+                &*format!("/{}", database(service))
+            )
         );
     }
     assert_eq!(
         compose.environment("orders").unwrap()["USERS_URL"],
         "http://users:8081"
     );
+
+    // The worker gets orders' value of every setting of orders it reads: the same
+    // database, users, faults and exporter settings, under its own name and port.
+    let orders_env = compose.environment("orders").unwrap();
+    let worker_env = compose.environment("orders-worker").unwrap();
+    for (name, value) in &orders_env {
+        if reads("orders-worker", name) && !["OTEL_SERVICE_NAME", "LISTEN_ADDR"].contains(&&**name)
+        {
+            assert_eq!(
+                worker_env.get(name),
+                Some(value),
+                "orders-worker: {name} as orders has it"
+            );
+        }
+    }
+    assert_eq!(worker_env["LISTEN_ADDR"], "0.0.0.0:8082");
+    // The async lesson's switches, overridable from the shell, the worker's defaults
+    // otherwise (worker/config.rs).
+    let raw = &compose.service("orders-worker").unwrap()["environment"];
+    assert_eq!(raw["ASYNC_CONTEXT"], "${ASYNC_CONTEXT:-child}");
+    assert_eq!(raw["DEMO_PITFALL"], "${DEMO_PITFALL:-off}");
 
     let load_env = compose.environment("load").unwrap();
     for name in load_env.keys() {
@@ -392,7 +447,9 @@ fn tail_sampling_waits_for_the_last_span_the_exporters_send() {
             .as_str()
             .expect("decision_wait is set"),
     );
-    for service in ["users", "orders", "load"] {
+    // For orders-worker only the first try of a message: its retries (OUTBOX_RETRY_DELAY_MS,
+    // doubled each time) can add spans to a trace after its decision.
+    for service in ["users", "orders", "orders-worker", "load"] {
         let env = compose.environment(service).unwrap();
         let delay: u64 = env
             .get("OTEL_BSP_SCHEDULE_DELAY")
@@ -429,6 +486,14 @@ fn the_load_service_runs_gently_forever_with_flags_load_accepts() {
         other => panic!("a steady rate, not {other:?}"),
     }
     assert!(plan.mix.len() > 1, "some requests fail on purpose");
+    assert!(
+        plan.mix
+            .iter()
+            .any(|(kind, weight)| *kind == load::cli::Kind::Create && *weight > 0),
+        "some requests create orders, so Jaeger always has traces that go on in \
+         orders-worker: {:?}",
+        plan.mix
+    );
     let image = |name: &str| compose.service(name).unwrap()["image"].clone();
     assert_eq!(image("load"), image("orders"), "one image for every binary");
 }
@@ -508,9 +573,35 @@ fn the_dockerfile_passes_hadolint_and_keeps_the_essentials() {
     };
     assert_eq!(
         bins(builds[0]),
-        ["load", "orders", "users"].map(str::to_owned).into(),
+        ["load", "orders", "orders-worker", "users"]
+            .map(str::to_owned)
+            .into(),
         "every binary in the one build"
     );
+    // Every binary compose runs from our image is built and copied into it.
+    let compose = compose();
+    let ours = compose.service("orders").unwrap()["image"].clone();
+    let build_step = dockerfile
+        .split("RUN ")
+        .find(|step| step.contains("cargo build"))
+        .unwrap();
+    for name in compose.service_names() {
+        if compose.service(&name).unwrap()["image"] != ours {
+            continue;
+        }
+        let command = compose.command(&name).unwrap();
+        assert!(
+            bins(builds[0]).contains(&command[0]),
+            "{name} runs {}, which the image does not build",
+            command[0]
+        );
+        assert!(
+            build_step.contains(&format!("target/release/{} ", command[0]))
+                || build_step.contains(&format!("target/release/{}\n", command[0])),
+            "{name} runs {}, which the image does not copy",
+            command[0]
+        );
+    }
     // Cooked with other targets, the dependencies get other features and are compiled
     // again by the build after every edit.
     assert_eq!(
