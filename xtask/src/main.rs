@@ -11,7 +11,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Task {
-    /// Postgres, users and orders without Docker, with compose's environment; Ctrl-C stops all.
+    /// Postgres, users, orders and orders-worker without Docker, with compose's environment;
+    /// Ctrl-C stops all.
     Up(xtask::up::Options),
     /// Long steady load on both services with Postgres and the OTLP receiver restarted once
     /// each; reports requests, errors, spans and memory. Not part of the test run.

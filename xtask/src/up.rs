@@ -1,8 +1,8 @@
 //! `cargo xtask up`: the system of docker-compose.yml without Docker. Postgres is the server
-//! named by `DATABASE_URL`, or a throwaway local cluster; users and orders run with the
-//! environment compose gives them, only with this machine's addresses in place of compose's
-//! host names. Spans go to `OTEL_EXPORTER_OTLP_ENDPOINT` when set; otherwise to the real
-//! Jaeger when its binary is found, with the configuration compose gives the image (and
+//! named by `DATABASE_URL`, or a throwaway local cluster; users, orders and orders-worker run
+//! with the environment compose gives them, only with this machine's addresses in place of
+//! compose's host names. Spans go to `OTEL_EXPORTER_OTLP_ENDPOINT` when set; otherwise to the
+//! real Jaeger when its binary is found, with the configuration compose gives the image (and
 //! Prometheus for its Monitor tab, when Debian's binary is found), or to traceview when it
 //! is not. Ctrl-C (or SIGTERM) stops the services gracefully, then the
 //! collector, then Postgres.
@@ -33,6 +33,9 @@ pub struct Options {
     /// Port for users (compose publishes 8081).
     #[arg(long, default_value_t = 8081)]
     pub users_port: u16,
+    /// Port for orders-worker's health probes, its only HTTP (8082 in compose, unpublished).
+    #[arg(long, default_value_t = 8082)]
+    pub worker_port: u16,
     /// Build and run optimised binaries.
     #[arg(long)]
     pub release: bool,
@@ -153,6 +156,24 @@ async fn run_with(
         stop(&mut users).await;
         return Err(e);
     }
+    // After orders, as compose starts it: orders' migrations create the outbox it reads.
+    // Its log lines say `[worker]`, short enough to line up with the others'.
+    let started =
+        local(WORKER, options.worker_port).and_then(|env| start("worker", &bin(WORKER), &env));
+    let mut worker = match started {
+        Ok(child) => child,
+        Err(e) => {
+            stop(&mut orders).await;
+            stop(&mut users).await;
+            return Err(e);
+        }
+    };
+    if let Err(e) = wait_ready(&mut worker, options.worker_port).await {
+        stop(&mut worker).await;
+        stop(&mut orders).await;
+        stop(&mut users).await;
+        return Err(e);
+    }
 
     let mut load = None;
     if options.load {
@@ -166,6 +187,7 @@ async fn run_with(
         match start_with_args("load", &bin("load"), &args, &local("load", 0)?) {
             Ok(child) => load = Some(child),
             Err(e) => {
+                stop(&mut worker).await;
                 stop(&mut orders).await;
                 stop(&mut users).await;
                 return Err(e);
@@ -195,6 +217,12 @@ async fn run_with(
         "orders    http://127.0.0.1:{}{}",
         options.orders_port,
         pid(&orders)
+    );
+    println!(
+        "{WORKER} sends the confirmations POST /orders queues; health on \
+         http://127.0.0.1:{}/readyz{}",
+        options.worker_port,
+        pid(&worker)
     );
     if options.load {
         println!("load      sending to orders (see its progress lines)");
@@ -242,7 +270,7 @@ async fn run_with(
     );
 
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    let (mut users_up, mut orders_up) = (true, true);
+    let (mut users_up, mut orders_up, mut worker_up) = (true, true, true);
     let outcome = {
         let load_exit = async {
             match load.as_mut() {
@@ -265,14 +293,20 @@ async fn run_with(
                     orders_up = false;
                     println!("orders    exited ({}); the others keep running", describe(status));
                 }
+                status = worker.wait(), if worker_up => {
+                    worker_up = false;
+                    println!("{WORKER} exited ({}); the others keep running", describe(status));
+                }
                 status = &mut load_exit => {
                     break Err(format!("load exited unexpectedly: {status:?}"));
                 }
             }
         }
     };
-    println!("stopping: load, orders, then users, then the collector, then postgres");
-    // Callers first, so no request finds the service it calls already gone.
+    println!("stopping: {WORKER}, load, orders, then users, then the collector, then postgres");
+    // The worker first: it finishes the message in hand, commits, and leaves the rest
+    // queued. Then callers first, so no request finds the service it calls already gone.
+    stop(&mut worker).await;
     if let Some(load) = load.as_mut() {
         stop(load).await;
     }
@@ -282,6 +316,9 @@ async fn run_with(
     collector.stop().await;
     outcome
 }
+
+/// orders' second binary, and its service in docker-compose.yml.
+const WORKER: &str = "orders-worker";
 
 /// `OTEL_EXPORTER_OTLP_ENDPOINT`, when the learner names a collector of their own.
 fn named_collector() -> Option<String> {
@@ -499,6 +536,7 @@ fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
 pub(crate) async fn build(root: &Path, release: bool) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
+    // A package's every binary: `-p orders` builds orders and orders-worker.
     command.current_dir(root).args([
         "build", "--quiet", "-p", "orders", "-p", "users", "-p", "load",
     ]);

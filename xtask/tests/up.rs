@@ -1,6 +1,6 @@
 //! The Docker-less runner, end to end: started, answering with a trace (in traceview, in a
-//! named collector, in the real Jaeger), stopped by signal, nothing left behind, and each
-//! start after the first works.
+//! named collector, in the real Jaeger), orders-worker beside orders, stopped by signal,
+//! nothing left behind, and each start after the first works.
 
 mod common;
 
@@ -72,7 +72,8 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
             "round {round}: Jaeger only when nothing else is named: {:#?}",
             runner.started
         );
-        let (orders_port, users_port) = (runner.orders_port, runner.users_port);
+        let (orders_port, users_port, worker_port) =
+            (runner.orders_port, runner.users_port, runner.worker_port);
         let response = testkit::http_client()
             .get(format!("http://127.0.0.1:{orders_port}/orders/1"))
             .send()
@@ -84,7 +85,78 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
             .unwrap()
             .to_owned();
         let trace_id = traceresponse.split('-').nth(1).unwrap().to_owned();
+        // orders-worker runs beside orders, ready, and the runner says so with its pid.
+        let worker_ready = testkit::http_client()
+            .get(format!("http://127.0.0.1:{worker_port}/readyz"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            worker_ready.status(),
+            200,
+            "round {round}: orders-worker ready"
+        );
+        assert!(runner.pid("orders-worker") > 0);
+        if round == 1 {
+            // The worker stopped, as `docker compose stop orders-worker` would: the runner
+            // says so and the others keep running.
+            // SAFETY: signalling a process the runner started for this test.
+            unsafe { libc::kill(runner.pid("orders-worker"), libc::SIGTERM) };
+            testkit::eventually(
+                Duration::from_secs(30),
+                || async {
+                    runner
+                        .printed()
+                        .iter()
+                        .any(|line| line.starts_with("orders-worker exited"))
+                        .then_some(())
+                },
+                || {
+                    format!(
+                        "the runner says orders-worker exited: {:#?}",
+                        runner.printed()
+                    )
+                },
+            )
+            .await;
+            let again = testkit::http_client()
+                .get(format!("http://127.0.0.1:{orders_port}/orders/1"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(again.status(), 200, "orders keeps running");
+        }
         if round == 2 {
+            // A new order's confirmation is sent by orders-worker, in the order's trace
+            // (compose's ASYNC_CONTEXT=child): it reads orders' database, calls users and
+            // exports where the services do.
+            let created = testkit::http_client()
+                .post(format!("http://127.0.0.1:{orders_port}/orders"))
+                .json(&serde_json::json!({"user_id": 1, "item": "xtask-up", "quantity": 2}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(created.status(), 201);
+            let order_trace = created.headers()["traceresponse"]
+                .to_str()
+                .unwrap()
+                .split('-')
+                .nth(1)
+                .unwrap()
+                .to_owned();
+            receiver
+                .wait_for(
+                    |spans| {
+                        spans.iter().any(|s| {
+                            s.service_name == "orders-worker"
+                                && s.trace_id == order_trace
+                                && s.name.starts_with("process ")
+                        })
+                    },
+                    Duration::from_secs(30),
+                )
+                .await
+                .expect("orders-worker processes the order in its trace");
             let spans = receiver
                 .wait_for_trace(&trace_id, 7, Duration::from_secs(30))
                 .await
@@ -150,7 +222,7 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
             assert!(printed.contains("enrich-order"), "{printed}");
         }
         assert!(
-            closed(orders_port).await && closed(users_port).await,
+            closed(orders_port).await && closed(users_port).await && closed(worker_port).await,
             "services stopped"
         );
         if let Some(port) = jaeger_port {

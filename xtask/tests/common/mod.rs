@@ -19,6 +19,8 @@ pub struct Runner {
     child: Child,
     pub orders_port: u16,
     pub users_port: u16,
+    /// orders-worker's health probes.
+    pub worker_port: u16,
     /// Where the runner's collector takes OTLP/gRPC (when none is named).
     pub otlp_port: u16,
     /// The throwaway cluster's directory, as the runner printed it.
@@ -38,12 +40,13 @@ impl Runner {
     /// `env` is added to the runner's environment; `args` to `up`.
     pub async fn start(env: &[(&str, String)], args: &[&str]) -> Self {
         let bin_dir = testkit::binary("orders").parent().unwrap().to_path_buf();
-        for bin in ["users", "load", "traceview"] {
+        for bin in ["orders-worker", "users", "load", "traceview"] {
             testkit::binary(bin);
         }
         let [
             orders_port,
             users_port,
+            worker_port,
             otlp_port,
             _,
             jaeger_port,
@@ -52,6 +55,7 @@ impl Runner {
         let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(["up", "--orders-port", &orders_port.to_string()])
             .args(["--users-port", &users_port.to_string()])
+            .args(["--worker-port", &worker_port.to_string()])
             .args(["--otlp-port", &otlp_port.to_string()])
             .args(["--jaeger-port", &jaeger_port.to_string()])
             .args(["--prometheus-port", &prometheus_port.to_string()])
@@ -107,6 +111,7 @@ impl Runner {
             child,
             orders_port,
             users_port,
+            worker_port,
             otlp_port,
             cluster_dir,
             jaeger_url,
@@ -124,9 +129,11 @@ impl Runner {
 
     /// The pid the runner printed for `service`.
     pub fn pid(&self, service: &str) -> i32 {
+        // The name then a space: `orders` is not `orders-worker`.
+        let named = format!("{service} ");
         self.started
             .iter()
-            .filter(|line| line.starts_with(service))
+            .filter(|line| line.starts_with(&named))
             .find_map(|line| line.split("(pid ").nth(1))
             .and_then(|rest| rest.trim_end_matches(')').parse().ok())
             .unwrap_or_else(|| panic!("the runner prints {service}'s pid: {:#?}", self.started))
