@@ -514,7 +514,12 @@ async fn check_answer(
             assert_eq!(send.kind(), "producer");
             let process = trace.only("orders-worker", "process order-confirmations");
             assert_eq!(process.kind(), "consumer");
-            assert_eq!(process.parent(), Some(send.span_id()), "{}", trace.outline());
+            assert_eq!(
+                process.parent(),
+                Some(send.span_id()),
+                "{}",
+                trace.outline()
+            );
             assert!(process.start_us() >= send.end_us(), "the wait is a gap");
             for (key, value) in [
                 ("messaging.system", "postgresql"),
@@ -576,7 +581,10 @@ async fn check_answer(
                     Some("send order-confirmations")
                 );
             }
-            assert!(largest >= 2, "batches of several messages: {largest} at most");
+            assert!(
+                largest >= 2,
+                "batches of several messages: {largest} at most"
+            );
         }
         (13, 0) => {
             let trace = trace_of(runner, ran, 8).await;
@@ -587,9 +595,9 @@ async fn check_answer(
                 Duration::from_secs(30),
                 || async {
                     let found = jaeger.search(&Search::recent("orders-worker")).await.ok()?;
-                    found.into_iter().find(|t| {
-                        t.find("orders-worker", "process order-confirmations").len() == 1
-                    })
+                    found
+                        .into_iter()
+                        .find(|t| t.find("orders-worker", "process order-confirmations").len() == 1)
                 },
                 || "the worker's trace".to_owned(),
             )

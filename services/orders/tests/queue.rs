@@ -180,15 +180,15 @@ async fn every_bad_order_body_has_its_json_error_and_orders_keeps_serving() {
         let response = stack
             .client
             .post(format!("{}/orders", stack.orders.url()))
-            .header("content-type", *content_type)
+            .header("content-type", content_type)
             .body(body.to_string())
             .send()
             .await
             .unwrap();
         let short: String = body.chars().take(60).collect();
-        assert_eq!(response.status().as_u16(), *status, "{short}");
+        assert_eq!(response.status().as_u16(), status, "{short}");
         let answer: Json = response.json().await.unwrap();
-        assert_eq!(answer["error"]["code"], *code, "{short}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{short}: {answer}");
         assert!(
             answer["error"]["message"]
                 .as_str()
