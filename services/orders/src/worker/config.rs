@@ -47,6 +47,8 @@ pub struct WorkerConfig {
     pub common: CommonConfig,
     pub users_url: Url,
     pub users_timeout: Duration,
+    /// `PROPAGATION`, as orders reads it: `off` sends the calls to users without context.
+    pub propagation: bool,
     pub async_context: AsyncContext,
     pub pitfall: Option<Pitfall>,
     /// `OUTBOX_BATCH_SIZE` (default 10): messages claimed, and processed, together.
@@ -71,6 +73,7 @@ impl WorkerConfig {
             common: orders.common,
             users_url: orders.users_url,
             users_timeout: orders.users_timeout,
+            propagation: orders.propagation,
             async_context: async_context()?,
             pitfall: pitfall()?,
             batch_size,

@@ -42,8 +42,7 @@ pub async fn run(
         users: UsersClient::new(
             config.users_url.clone(),
             config.users_timeout,
-            // Whether the call to users carries context is the consumer's choice here.
-            true,
+            config.propagation,
         ),
         db,
         config,
