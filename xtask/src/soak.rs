@@ -84,7 +84,7 @@ async fn run_with(
     options: &Options,
 ) -> Result<bool, String> {
     let server = prepare_database(compose, database).await?;
-    let [orders_port, users_port, grpc_port, http_port] = free_ports()?;
+    let [orders_port, users_port, grpc_port, http_port] = free_ports();
     let mut collector = Collector::new(grpc_port, http_port);
     collector.start().await?;
     let endpoint = format!("http://{}", collector.grpc);

@@ -3,7 +3,7 @@
 
 use std::{
     collections::BTreeMap,
-    net::{SocketAddr, TcpListener},
+    net::SocketAddr,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
     time::Duration,
@@ -262,18 +262,8 @@ pub(crate) fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-pub(crate) fn free_ports<const N: usize>() -> Result<[u16; N], String> {
-    // All bound at once, so the ports differ.
-    let listeners = (0..N)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("find a free port: {e}"))?;
-    let mut ports = [0; N];
-    for (port, listener) in ports.iter_mut().zip(&listeners) {
-        *port = listener.local_addr().map_err(|e| e.to_string())?.port();
-    }
-    Ok(ports)
-}
+/// The tests' port picker: ports below the ephemeral range, free a moment ago.
+pub(crate) use local_jaeger::free_ports;
 
 /// User plus system CPU time of a process and all its threads, in clock ticks
 /// (`sysconf(_SC_CLK_TCK)`, 100 per second on Linux); `None` once the process is gone.

@@ -383,7 +383,7 @@ async fn start_collector(
                 local_jaeger::INSTALL_HINT
             ));
         }
-        _ => return start_traceview(options, traceview).await,
+        _ => return start_traceview(root, options, traceview).await,
     };
     let files = jaeger_config_files(root, options.tail_sampling)?;
     let described = files
@@ -505,7 +505,16 @@ pub(crate) fn target_dir(root: &Path) -> std::path::PathBuf {
         .unwrap_or_else(|| root.join("target"))
 }
 
-async fn start_traceview(options: &Options, binary: &Path) -> Result<Collector, String> {
+async fn start_traceview(
+    root: &Path,
+    options: &Options,
+    binary: &Path,
+) -> Result<Collector, String> {
+    // `build` leaves traceview out: the receiver's dependencies would change the features
+    // the services are compiled with, and the benchmarks build through it too.
+    if !binary.is_file() && options.bin_dir.is_none() {
+        build_packages(root, options.release, &["traceview"]).await?;
+    }
     let grpc = format!("127.0.0.1:{}", options.otlp_port);
     let http = format!("127.0.0.1:{}", options.otlp_port + 1);
     let mut child = Command::new(binary)
@@ -534,12 +543,17 @@ fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
 }
 
 pub(crate) async fn build(root: &Path, release: bool) -> Result<(), String> {
+    // A package's every binary: `-p orders` builds orders and orders-worker.
+    build_packages(root, release, &["orders", "users", "load"]).await
+}
+
+async fn build_packages(root: &Path, release: bool, packages: &[&str]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
-    // A package's every binary: `-p orders` builds orders and orders-worker.
-    command.current_dir(root).args([
-        "build", "--quiet", "-p", "orders", "-p", "users", "-p", "load",
-    ]);
+    command.current_dir(root).args(["build", "--quiet"]);
+    for package in packages {
+        command.args(["-p", package]);
+    }
     if release {
         command.arg("--release");
     }

@@ -16,9 +16,6 @@ use crate::{
     limits::{Enforcer, Limits},
 };
 
-/// The health probes' paths: routed here, and exempt from the concurrency limit.
-pub const PROBES: [&str; 2] = ["/healthz", "/readyz"];
-
 /// The settings of [`with_common_routes`], from [`crate::CommonConfig::serving`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Serving {
@@ -27,17 +24,17 @@ pub struct Serving {
     pub limits: Limits,
 }
 
+/// The service's routes inside the layers every request meets (innermost first): demo
+/// faults, JSON 404/405, the limits, the server span. The health probes are merged beside
+/// them, outside those layers: compose asks every few seconds, and an orchestrator must
+/// reach a busy service, so the probes are neither traced nor limited.
 pub fn with_common_routes(routes: Router, db: Db, serving: Serving) -> Router {
     let Serving {
         demo_faults,
         limits,
     } = serving;
     let enforcer = Enforcer::new(limits);
-    let probes = Router::new()
-        .route(PROBES[0], get(healthz))
-        .route(PROBES[1], get(readyz))
-        .with_state(db);
-    routes
+    let traced = routes
         .layer(middleware::from_fn(move |request, next| {
             crate::demo::layer(demo_faults, request, next)
         }))
@@ -45,14 +42,19 @@ pub fn with_common_routes(routes: Router, db: Db, serving: Serving) -> Router {
         .layer(DefaultBodyLimit::max(
             crate::limits::MAX_BODY_BYTES as usize,
         ))
-        .merge(probes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Inside the server span: a refused request is traced like any other answer.
         .layer(middleware::from_fn(move |request, next| {
             enforcer.clone().enforce(request, next)
         }))
-        .layer(middleware::from_fn(telemetry::server::trace_http))
+        .layer(middleware::from_fn(telemetry::server::trace_http));
+    let probes = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(db);
+    probes.merge(traced)
 }
 
 async fn healthz() -> Json<serde_json::Value> {

@@ -71,12 +71,11 @@ impl Enforcer {
                 format!("request body exceeds {MAX_BODY_BYTES} bytes"),
             );
         }
-        // Probes stay answerable under overload: an orchestrator must not kill a busy service.
-        let probe = crate::http::PROBES.contains(&request.uri().path());
-        let _permit = match (probe, self.in_flight.clone().try_acquire_owned()) {
-            (true, _) => None,
-            (false, Ok(permit)) => Some(permit),
-            (false, Err(_)) => {
+        // The probes never get here (http.rs routes them outside these limits), so they
+        // stay answerable under overload.
+        let _permit = match self.in_flight.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
                 return json_error(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "overloaded",

@@ -456,17 +456,21 @@ fn parse_resource_attributes(raw: &str) -> Result<Vec<(String, String)>, String>
         .collect()
 }
 
+/// The value with its `%XX` escapes decoded, by the same decoder as the baggage's;
+/// `None` when a `%` is not followed by two hex digits (which that decoder would keep as
+/// they are) or the bytes are not UTF-8.
 fn percent_decode(value: &str) -> Option<String> {
-    url::form_urlencoded::parse(format!("v={}", value.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .filter(|_| {
-            !value.contains('%')
-                || value
-                    .split('%')
-                    .skip(1)
-                    .all(|s| s.len() >= 2 && s.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit))
-        })
+    let well_formed = value
+        .split('%')
+        .skip(1)
+        .all(|s| s.len() >= 2 && s.as_bytes()[..2].iter().all(u8::is_ascii_hexdigit));
+    if !well_formed {
+        return None;
+    }
+    percent_encoding::percent_decode_str(value)
+        .decode_utf8()
+        .ok()
+        .map(|decoded| decoded.into_owned())
 }
 
 #[cfg(test)]

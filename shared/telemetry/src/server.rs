@@ -19,9 +19,6 @@ use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::request::{Decision, Sampling};
 
-/// Health probes run every few seconds from compose and would drown real traces in Jaeger.
-pub const UNTRACED_PATHS: [&str; 2] = ["/healthz", "/readyz"];
-
 /// The W3C Trace Context Level 3 draft response header, as Jaeger's HotROD sends it.
 pub static TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
 
@@ -37,9 +34,6 @@ pub struct ErrorDescription {
 /// `axum::middleware::from_fn(telemetry::server::trace_http)`, added with `Router::layer`
 /// so that `MatchedPath` is known (axum applies such layers per route).
 pub async fn trace_http(request: Request, next: Next) -> Response {
-    if UNTRACED_PATHS.contains(&request.uri().path()) {
-        return next.run(request).await;
-    }
     let decided = tracing::dispatcher::get_default(|dispatch| {
         let sampling = dispatch.downcast_ref::<Sampling>()?;
         let parent = global::get_text_map_propagator(|propagator| {

@@ -312,7 +312,7 @@ impl Stack {
         extra: &[(String, String)],
         callgrind: Option<&Path>,
     ) -> Result<Self, String> {
-        let [orders_port, users_port, grpc_port, http_port] = free_ports()?;
+        let [orders_port, users_port, grpc_port, http_port] = free_ports();
         let mut collector = Collector::new(grpc_port, http_port);
         collector.start().await?;
         let endpoint = format!("http://{}", collector.grpc);
