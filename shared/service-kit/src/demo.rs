@@ -13,7 +13,6 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use opentelemetry::{baggage::BaggageExt as _, global};
 
 use crate::json_error;
 
@@ -62,14 +61,7 @@ pub async fn layer(enabled: bool, mut request: Request, next: Next) -> Response 
     if !enabled {
         return next.run(request).await;
     }
-    let cx = global::get_text_map_propagator(|p| {
-        p.extract(&telemetry::propagation::RequestHeaders(request.headers()))
-    });
-    let entries = cx
-        .baggage()
-        .iter()
-        .map(|(k, (v, _))| (k.as_str().to_owned(), v.as_str().to_owned()))
-        .collect::<Vec<_>>();
+    let entries = telemetry::baggage::entries(request.headers());
     match parse(entries) {
         Ok(faults) => {
             request.extensions_mut().insert(faults);

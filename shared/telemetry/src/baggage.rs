@@ -73,6 +73,16 @@ fn member(raw: &str) -> Option<Member> {
     })
 }
 
+/// The request's baggage as `(key, value)` pairs, read by the same rules as the
+/// propagator's: for code that acts on baggage (the workshop's demo faults) without running
+/// the propagators again.
+pub fn entries(headers: &http::HeaderMap) -> Vec<(String, String)> {
+    members(&crate::propagation::RequestHeaders(headers))
+        .into_iter()
+        .map(|member| (member.key, member.value))
+        .collect()
+}
+
 /// The members of every `baggage` header, in order, within the limits.
 pub fn members(extractor: &dyn Extractor) -> Vec<Member> {
     let values = match extractor.get_all(BAGGAGE) {

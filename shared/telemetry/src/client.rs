@@ -41,8 +41,31 @@ pub fn http_client() -> ClientWithMiddleware {
             TransientFailures,
         ))
         .with(TracingMiddleware::<ClientSpanBackend>::new())
-        .with(crate::request::InjectUnsampled)
+        .with(InjectUnsampled)
         .build()
+}
+
+/// The traced client's last middleware: a call made inside an unsampled request has no
+/// client span for reqwest-tracing to inject, so the request's own context is sent.
+struct InjectUnsampled;
+
+#[async_trait::async_trait]
+impl reqwest_middleware::Middleware for InjectUnsampled {
+    async fn handle(
+        &self,
+        mut request: reqwest::Request,
+        extensions: &mut http::Extensions,
+        next: reqwest_middleware::Next<'_>,
+    ) -> reqwest_middleware::Result<reqwest::Response> {
+        if extensions
+            .get::<reqwest_tracing::DisableOtelPropagation>()
+            .is_none()
+            && let Some(cx) = crate::request::unsampled()
+        {
+            inject(&cx, request.headers_mut());
+        }
+        next.run(request, extensions).await
+    }
 }
 
 /// What is worth a second try: no connection at all (nothing reached the server), or an

@@ -8,7 +8,7 @@
 //! request gets no span at all, in the OpenTelemetry layer or elsewhere: it only carries
 //! its context, an unsampled span context under the caller's trace, which
 //!
-//! - the traced client injects into calls to other services ([`InjectUnsampled`]), so a
+//! - the traced client injects into calls to other services (client.rs's `InjectUnsampled`), so a
 //!   callee continues the same trace, unsampled too, instead of starting one of its own;
 //! - the log lines written inside the request carry (logs.rs).
 //!
@@ -59,7 +59,7 @@ pub(crate) fn context() -> Option<Context> {
 }
 
 /// The context to send with calls made inside an unsampled request, which have no span.
-fn unsampled() -> Option<Context> {
+pub(crate) fn unsampled() -> Option<Context> {
     REQUEST
         .try_with(|cx| {
             let span = cx.span();
@@ -267,29 +267,6 @@ impl IdGenerator for RequestIds {
 
     fn new_span_id(&self) -> SpanId {
         self.0.new_span_id()
-    }
-}
-
-/// The traced client's last middleware: a call made inside an unsampled request has no
-/// client span for reqwest-tracing to inject, so the request's own context is sent.
-pub(crate) struct InjectUnsampled;
-
-#[async_trait::async_trait]
-impl reqwest_middleware::Middleware for InjectUnsampled {
-    async fn handle(
-        &self,
-        mut request: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        if extensions
-            .get::<reqwest_tracing::DisableOtelPropagation>()
-            .is_none()
-            && let Some(cx) = unsampled()
-        {
-            crate::client::inject(&cx, request.headers_mut());
-        }
-        next.run(request, extensions).await
     }
 }
 
