@@ -23,7 +23,7 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migr
 pub struct AppState {
     pub db: Db,
     pub users: UsersClient,
-    pub serving: service_kit::http::Serving,
+    pub route_settings: service_kit::http::RouteSettings,
 }
 
 pub async fn run(
@@ -32,7 +32,11 @@ pub async fn run(
 ) -> Result<(), StartupError> {
     let db = Db::start(&config.common, &MIGRATOR).await?;
     let users = UsersClient::new(config.users_url, config.users_timeout, config.propagation);
-    let serving = config.common.serving();
-    let router = routes::router(AppState { db, users, serving });
+    let route_settings = config.common.route_settings();
+    let router = routes::router(AppState {
+        db,
+        users,
+        route_settings,
+    });
     service_kit::serve_on(config.common.listen_addr, router, shutdown).await
 }

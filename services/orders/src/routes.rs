@@ -27,7 +27,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{order_id}", get(get_order))
         .route("/orders", get(list_orders).post(create_order))
         .with_state(state.clone());
-    service_kit::http::with_common_routes(routes, state.db, state.serving)
+    service_kit::http::with_common_routes(routes, state.db, state.route_settings)
 }
 
 /// `user` is `null` when the users service has no such user: the order still exists and is

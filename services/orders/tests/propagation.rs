@@ -343,7 +343,7 @@ async fn an_unsampled_request_stays_unsampled_in_users_and_a_sampled_one_is_whol
     );
 }
 
-/// Orders decides each new trace before building any span (request.rs in telemetry): an
+/// Orders decides each new trace before building any span (head_sampling.rs in telemetry): an
 /// unsampled request gets no span at all, yet its context still reaches users, which would
 /// sample any trace it starts itself. The decision is the sampler's on the trace id the
 /// trace ends up with, and it is made once: deciding again on another id would keep only a

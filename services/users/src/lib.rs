@@ -1,4 +1,6 @@
-//! The users service: `GET /users/{user_id}` from its own database.
+//! The users service, over its own database: `GET /users/{user_id}` (the tutorial's
+//! second service) and `GET /users?ids=` (the batched call of the N+1 lesson), with the
+//! workshop's baggage-driven faults (`demo.delay_ms`, `demo.fail`).
 
 mod config;
 mod db;
@@ -15,7 +17,7 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations/user
 #[derive(Clone)]
 pub struct AppState {
     pub db: Db,
-    pub serving: service_kit::http::Serving,
+    pub route_settings: service_kit::http::RouteSettings,
 }
 
 pub async fn run(
@@ -23,7 +25,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
     let db = Db::start(&config.common, &MIGRATOR).await?;
-    let serving = config.common.serving();
-    let router = routes::router(AppState { db, serving });
+    let route_settings = config.common.route_settings();
+    let router = routes::router(AppState { db, route_settings });
     service_kit::serve_on(config.common.listen_addr, router, shutdown).await
 }

@@ -25,7 +25,7 @@ pub fn router(state: AppState) -> Router {
         .route("/users/{user_id}", get(get_user))
         .route("/users", get(get_users))
         .with_state(state.clone());
-    service_kit::http::with_common_routes(routes, state.db, state.serving)
+    service_kit::http::with_common_routes(routes, state.db, state.route_settings)
 }
 
 async fn get_user(

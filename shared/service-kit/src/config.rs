@@ -4,7 +4,7 @@ use std::{net::SocketAddr, str::FromStr as _, time::Duration};
 
 use sqlx::postgres::PgConnectOptions;
 
-use crate::{http::Serving, limits::Limits};
+use crate::{http::RouteSettings, limits::Limits};
 use telemetry::{
     ConfigError, TelemetryConfig,
     config::{at_least_one, parsed, required},
@@ -81,8 +81,8 @@ impl CommonConfig {
     }
 
     /// What [`crate::http::with_common_routes`] needs.
-    pub fn serving(&self) -> Serving {
-        Serving {
+    pub fn route_settings(&self) -> RouteSettings {
+        RouteSettings {
             demo_faults: self.demo_faults,
             limits: self.limits,
         }

@@ -98,7 +98,7 @@ impl Db {
         query: Query,
         future: impl Future<Output = Result<T, sqlx::Error>>,
     ) -> Result<T, DbError> {
-        Ok(self.target.traced(query, future).await?)
+        Ok(self.target.run_in_span(query, future).await?)
     }
 
     /// For `/readyz`: deliberately untraced.

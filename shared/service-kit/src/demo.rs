@@ -57,7 +57,7 @@ pub fn parse(entries: impl IntoIterator<Item = (String, String)>) -> Result<Faul
 
 /// `axum::middleware::from_fn` body: validates the demo baggage and hands the faults to
 /// the handlers in the request's extensions. Does nothing when `DEMO_FAULTS` is off.
-pub async fn layer(enabled: bool, mut request: Request, next: Next) -> Response {
+pub async fn check_faults(enabled: bool, mut request: Request, next: Next) -> Response {
     if !enabled {
         return next.run(request).await;
     }

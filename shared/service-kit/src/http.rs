@@ -16,9 +16,9 @@ use crate::{
     limits::{Enforcer, Limits},
 };
 
-/// The settings of [`with_common_routes`], from [`crate::CommonConfig::serving`].
+/// The settings of [`with_common_routes`], from [`crate::CommonConfig::route_settings`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Serving {
+pub struct RouteSettings {
     /// `DEMO_FAULTS`, checked on every traced route (see [`crate::demo`]).
     pub demo_faults: bool,
     pub limits: Limits,
@@ -28,15 +28,15 @@ pub struct Serving {
 /// faults, JSON 404/405, the limits, the server span. The health probes are merged beside
 /// them, outside those layers: compose asks every few seconds, and an orchestrator must
 /// reach a busy service, so the probes are neither traced nor limited.
-pub fn with_common_routes(routes: Router, db: Db, serving: Serving) -> Router {
-    let Serving {
+pub fn with_common_routes(routes: Router, db: Db, settings: RouteSettings) -> Router {
+    let RouteSettings {
         demo_faults,
         limits,
-    } = serving;
+    } = settings;
     let enforcer = Enforcer::new(limits);
     let traced = routes
         .layer(middleware::from_fn(move |request, next| {
-            crate::demo::layer(demo_faults, request, next)
+            crate::demo::check_faults(demo_faults, request, next)
         }))
         // A body streamed without Content-Length meets the same limit once it is read.
         .layer(DefaultBodyLimit::max(

@@ -1,7 +1,7 @@
 //! The traced HTTP client: reqwest-middleware with reqwest-retry, then reqwest-tracing,
 //! which creates a client span per try and injects `traceparent`/`baggage` through the
 //! global propagator (inside an unsampled request, which has no spans, the request's own
-//! context is injected instead: request.rs). Retries sit outside the tracing middleware on
+//! context is injected instead: head_sampling.rs). Retries sit outside the tracing middleware on
 //! purpose: every try is its own span in Jaeger, with `http.request.resend_count` from the
 //! second on.
 
@@ -60,7 +60,7 @@ impl reqwest_middleware::Middleware for InjectUnsampled {
         if extensions
             .get::<reqwest_tracing::DisableOtelPropagation>()
             .is_none()
-            && let Some(cx) = crate::request::unsampled()
+            && let Some(cx) = crate::head_sampling::unsampled()
         {
             inject(&cx, request.headers_mut());
         }

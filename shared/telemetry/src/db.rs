@@ -35,7 +35,7 @@ pub struct Query {
 impl DbTarget {
     /// Runs `future` (the sqlx call for `query`) inside a `db-query` client span, marking the
     /// span as failed with `error.type` when it returns an error.
-    pub async fn traced<T>(
+    pub async fn run_in_span<T>(
         &self,
         query: Query,
         future: impl Future<Output = Result<T, sqlx::Error>>,

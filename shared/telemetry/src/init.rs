@@ -20,9 +20,9 @@ use crate::{
     baggage::W3cBaggage,
     config::{LogFormat, Protocol, SamplerConfig, TelemetryConfig},
     export::HoldingExporter,
+    head_sampling::{HeadSampling, RequestIds, SpanTargets},
     logs::{LogFilter, TraceIdFormat},
     propagation::W3cTraceContext,
-    request::{RequestFilter, RequestIds, Sampling},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -151,8 +151,8 @@ where
         // the log lines take the context from the tracing span or the request.
         .with_tracked_inactivity(false)
         .with_context_activation(false)
-        .with_filter(RequestFilter(span_filter()));
-    Ok(Box::new(Sampling::new(
+        .with_filter(SpanTargets(span_filter()));
+    Ok(Box::new(HeadSampling::new(
         Box::new(registry.with(otel_layer)),
         sampler(config.sampler),
     )))

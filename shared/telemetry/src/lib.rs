@@ -6,11 +6,11 @@ pub mod client;
 pub mod config;
 pub mod db;
 mod export;
+mod head_sampling;
 mod init;
 mod logs;
 pub mod messaging;
 pub mod propagation;
-mod request;
 pub mod server;
 pub mod signal;
 

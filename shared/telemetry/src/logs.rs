@@ -3,7 +3,7 @@
 //!
 //! tracing-subscriber's own JSON format knows nothing of OpenTelemetry ids, and the
 //! json-subscriber crate pins other tracing-opentelemetry versions, so this small formatter
-//! takes the ids from the request being handled (request.rs), sampled or not.
+//! takes the ids from the request being handled (head_sampling.rs), sampled or not.
 
 use std::fmt;
 
@@ -38,9 +38,9 @@ impl TraceIdFormat {
     }
 }
 
-/// The ids of the request's server span (see request.rs for why not the innermost span's).
+/// The ids of the request's server span (see head_sampling.rs for why not the innermost span's).
 fn current_ids() -> Option<(String, String)> {
-    let sc = crate::request::current()?;
+    let sc = crate::head_sampling::current()?;
     sc.is_valid()
         .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
 }

@@ -41,11 +41,11 @@ pub fn send_span(destination: &'static str) -> Span {
 }
 
 /// The context of `span` as message headers, written by the global propagators. A span
-/// that was never built (inside an unsampled request, see request.rs) writes the request's
+/// that was never built (inside an unsampled request, see head_sampling.rs) writes the request's
 /// own context, so the consumer still continues the trace, unsampled.
 pub fn headers(span: &Span) -> Headers {
     let cx = if span.is_disabled() {
-        crate::request::context().unwrap_or_default()
+        crate::head_sampling::context().unwrap_or_default()
     } else {
         span.context()
     };

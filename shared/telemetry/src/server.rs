@@ -1,6 +1,6 @@
 //! Server spans for axum: one span per sampled request, continuing the caller's trace, named
 //! by the matched route, with HTTP semantic-convention attributes; a `traceresponse` header
-//! on every traced answer, sampled or not (request.rs says why an unsampled one has no span).
+//! on every traced answer, sampled or not (head_sampling.rs says why an unsampled one has no span).
 
 use std::{borrow::Cow, net::SocketAddr};
 
@@ -17,7 +17,7 @@ use opentelemetry::{
 use tracing::{Instrument as _, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::request::{Decision, Sampling};
+use crate::head_sampling::{Decision, HeadSampling};
 
 /// The W3C Trace Context Level 3 draft response header, as Jaeger's HotROD sends it.
 pub static TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
@@ -35,7 +35,7 @@ pub struct ErrorDescription {
 /// so that `MatchedPath` is known (axum applies such layers per route).
 pub async fn trace_http(request: Request, next: Next) -> Response {
     let decided = tracing::dispatcher::get_default(|dispatch| {
-        let sampling = dispatch.downcast_ref::<Sampling>()?;
+        let sampling = dispatch.downcast_ref::<HeadSampling>()?;
         let parent = global::get_text_map_propagator(|propagator| {
             propagator.extract(&crate::propagation::RequestHeaders(request.headers()))
         });
@@ -49,7 +49,7 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
     match decision {
         Decision::Unsampled(cx) => {
             let traceresponse = traceresponse(cx.span().span_context());
-            let response = crate::request::scope(cx, next.run(request)).await;
+            let response = crate::head_sampling::scope(cx, next.run(request)).await;
             with_traceresponse(response, traceresponse)
         }
         Decision::Traced { new_trace_id } => traced(request, next, parent, new_trace_id).await,
@@ -93,10 +93,10 @@ async fn traced(
     );
     // Only fails when no OpenTelemetry layer is installed, which `trace_http` ruled out.
     let _ = span.set_parent(parent);
-    let cx = crate::request::with_trace_id(new_trace_id, || span.context());
+    let cx = crate::head_sampling::with_trace_id(new_trace_id, || span.context());
     let traceresponse = traceresponse(cx.span().span_context());
 
-    let handling = crate::request::scope(cx, next.run(request));
+    let handling = crate::head_sampling::scope(cx, next.run(request));
     let response = handling.instrument(span.clone()).await;
 
     let status = response.status();

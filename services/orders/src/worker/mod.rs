@@ -29,8 +29,11 @@ pub async fn run(
         let _ = stop.send(true);
     });
     // Only the health probes, for compose's healthcheck and the test harness.
-    let probes =
-        service_kit::http::with_common_routes(Router::new(), db.clone(), config.common.serving());
+    let probes = service_kit::http::with_common_routes(
+        Router::new(),
+        db.clone(),
+        config.common.route_settings(),
+    );
     let listener = service_kit::bind(config.common.listen_addr).await?;
     let serving = tokio::spawn(service_kit::serve(
         listener,

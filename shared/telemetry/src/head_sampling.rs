@@ -4,7 +4,7 @@
 //! With 10% head sampling, nine requests in ten are not sampled; yet with a span built for
 //! each operation and only then dropped by the sampler, such a request cost almost as much
 //! as a sampled one (`cargo xtask bench`, docs/benchmarks.md). So the server layer asks
-//! the tracer provider's own sampler first ([`Sampling::decide`]). An unsampled
+//! the tracer provider's own sampler first ([`HeadSampling::decide`]). An unsampled
 //! request gets no span at all, in the OpenTelemetry layer or elsewhere: it only carries
 //! its context, an unsampled span context under the caller's trace, which
 //!
@@ -84,20 +84,20 @@ pub(crate) enum Decision {
     Traced { new_trace_id: Option<TraceId> },
 }
 
-/// The subscriber when tracing is on: every layer, behind one check that a span inside an
+/// A subscriber, not a sampler: the subscriber when tracing is on, with every layer behind one check that a span inside an
 /// unsampled request is not built at all, and the head sampler the server layer asks
 /// first. A per-layer filter cannot do the former: it keeps a span from its own layer,
 /// but the registry still builds the span, stores it and tracks every enter and exit
 /// (callgrind: a third of what an unsampled request still cost). The server layer finds
 /// the sampler through the subscriber (`Dispatch::downcast_ref`): no global, and with
 /// `OTEL_SDK_DISABLED=true` there is none, so no request is traced.
-pub(crate) struct Sampling {
+pub(crate) struct HeadSampling {
     inner: Box<dyn Subscriber + Send + Sync>,
     sampler: Sampler,
     ids: RandomIdGenerator,
 }
 
-impl Sampling {
+impl HeadSampling {
     pub(crate) fn new(inner: Box<dyn Subscriber + Send + Sync>, sampler: Sampler) -> Self {
         Self {
             inner,
@@ -149,7 +149,7 @@ impl Sampling {
 }
 
 /// Everything but `register_callsite` and `enabled` is the inner subscriber's.
-impl Subscriber for Sampling {
+impl Subscriber for HeadSampling {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
         self.inner.on_register_dispatch(subscriber);
     }
@@ -221,9 +221,9 @@ impl Subscriber for Sampling {
 }
 
 /// The OpenTelemetry layer's filter: the span targets it takes, independent of `RUST_LOG`.
-pub(crate) struct RequestFilter(pub(crate) Targets);
+pub(crate) struct SpanTargets(pub(crate) Targets);
 
-impl<S> Filter<S> for RequestFilter {
+impl<S> Filter<S> for SpanTargets {
     fn enabled(&self, metadata: &Metadata<'_>, _: &LayerContext<'_, S>) -> bool {
         self.0.would_enable(metadata.target(), metadata.level())
     }
@@ -310,7 +310,7 @@ mod tests {
     fn decide(parent: &Context) -> Decision {
         tracing::dispatcher::get_default(|dispatch| {
             dispatch
-                .downcast_ref::<Sampling>()
+                .downcast_ref::<HeadSampling>()
                 .expect("the sampling subscriber")
                 .decide(parent)
         })
