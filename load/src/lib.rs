@@ -10,6 +10,7 @@ mod run;
 pub mod schedule;
 mod stats;
 
+pub use report::counts;
 pub use run::run;
 
 /// What `load` reads from the environment besides the telemetry variables.

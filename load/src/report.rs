@@ -16,6 +16,20 @@ pub struct Run<'a> {
     pub jaeger: String,
 }
 
+/// A summary's count object (`status_codes`, `errors`, `kinds`) on one line,
+/// `key: n  key: n`, or `-` when empty: load's table and xtask's reports print it alike.
+pub fn counts(v: &Value) -> String {
+    v.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect::<Vec<_>>()
+                .join("  ")
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".to_owned())
+}
+
 fn ms(us: u64) -> f64 {
     (us as f64 / 1000.0 * 1000.0).round() / 1000.0
 }
@@ -109,20 +123,9 @@ impl Run<'_> {
             "requests   scheduled {}  sent {}  completed {}  missed {}  ok {}  failed {}",
             r["scheduled"], r["sent"], r["completed"], r["missed"], r["ok"], r["failed"]
         ));
-        let join = |v: &Value| -> String {
-            v.as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}: {v}"))
-                        .collect::<Vec<_>>()
-                        .join("  ")
-                })
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "-".to_owned())
-        };
-        line(format!("status     {}", join(&j["status_codes"])));
-        line(format!("errors     {}", join(&j["errors"])));
-        line(format!("kinds      {}", join(&j["kinds"])));
+        line(format!("status     {}", counts(&j["status_codes"])));
+        line(format!("errors     {}", counts(&j["errors"])));
+        line(format!("kinds      {}", counts(&j["kinds"])));
         line("latency ms         p50      p90      p99    p99.9      max".to_owned());
         for (label, key) in [
             ("from schedule", "from_schedule"),
