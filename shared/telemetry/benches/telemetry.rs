@@ -38,10 +38,7 @@ use axum::{
 };
 use criterion::{Criterion, criterion_group, criterion_main};
 use opentelemetry::trace::TracerProvider as _;
-use opentelemetry_sdk::{
-    error::OTelSdkResult,
-    trace::{SdkTracerProvider, SpanData, SpanExporter},
-};
+use opentelemetry_sdk::trace::SdkTracerProvider;
 use sqlx::postgres::PgConnectOptions;
 use telemetry::{
     OpenTelemetrySpanExt as _, TelemetryConfig,
@@ -62,19 +59,6 @@ const SELECT_ORDER: Query = Query {
     text: "SELECT id, user_id, item, quantity, total_cents, created_at FROM orders WHERE id = $1",
 };
 
-/// Drops every batch, counting the spans so the set-up can check that the sampled variants
-/// really export and the unsampled one does not: a misconfigured bench would otherwise
-/// report the cheap path as the expensive one.
-#[derive(Debug, Clone, Default)]
-struct Discard(Arc<AtomicUsize>);
-
-impl SpanExporter for Discard {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        self.0.fetch_add(batch.len(), Ordering::Relaxed);
-        Ok(())
-    }
-}
-
 /// `TelemetryConfig::from_env` with no variable set, so that an `OTEL_*` or `RUST_LOG` in
 /// the shell cannot change what is measured.
 fn config() -> TelemetryConfig {
@@ -92,7 +76,10 @@ impl Telemetry {
     fn new() -> Self {
         telemetry::install_propagators();
         let config = config();
-        let exporter = Discard::default();
+        // Counted, so the set-up can check that the sampled variants really export and the
+        // unsampled one does not: a misconfigured bench would report the cheap path as the
+        // expensive one.
+        let exporter = telemetry::CountingExporter::default();
         let exported = Arc::clone(&exporter.0);
         let provider = telemetry::provider_with(&config, exporter);
         let tracer = provider.tracer(config.service_name.clone());

@@ -272,30 +272,13 @@ impl IdGenerator for RequestIds {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    };
+    use std::sync::atomic::Ordering;
 
     use opentelemetry::trace::{TraceState, TracerProvider as _};
-    use opentelemetry_sdk::{
-        error::OTelSdkResult,
-        trace::{SpanData, SpanExporter},
-    };
     use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
     use super::*;
     use crate::config::TelemetryConfig;
-
-    #[derive(Debug, Clone, Default)]
-    struct Count(Arc<AtomicUsize>);
-
-    impl SpanExporter for Count {
-        async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-            self.0.fetch_add(batch.len(), Ordering::Relaxed);
-            Ok(())
-        }
-    }
 
     fn caller(flags: TraceFlags) -> Context {
         Context::new().with_remote_span_context(SpanContext::new(
@@ -328,7 +311,7 @@ mod tests {
     #[tokio::test]
     async fn an_unsampled_request_builds_no_span_and_a_sampled_one_builds_them_all() {
         let config = TelemetryConfig::defaults("test");
-        let exported = Count::default();
+        let exported = crate::CountingExporter::default();
         let provider = crate::provider_with(&config, exported.clone());
         let tracer = provider.tracer("test");
         let subscriber = crate::subscriber(&config, Some(tracer), std::io::sink, false)

@@ -15,6 +15,8 @@ pub mod server;
 pub mod signal;
 
 pub use config::{ConfigError, TelemetryConfig};
+#[doc(hidden)]
+pub use export::CountingExporter;
 pub use init::{InitError, TelemetryGuard, init};
 #[doc(hidden)]
 pub use init::{install_propagators, provider_with, subscriber};
