@@ -1,10 +1,8 @@
 use std::time::Duration;
 
+use env_config::{ConfigError, on_off, optional, parsed};
 use service_kit::{CommonConfig, ServiceConfig};
-use telemetry::{
-    ConfigError, TelemetryConfig,
-    config::{optional, parsed},
-};
+use telemetry::TelemetryConfig;
 use url::Url;
 
 /// The variables orders reads beyond [`service_kit::config::ENV_VARS`] and the telemetry ones.
@@ -53,7 +51,7 @@ impl Config {
             )?,
             users_url,
             users_timeout: Duration::from_millis(timeout_ms),
-            propagation: service_kit::config::on_off("PROPAGATION", true)?,
+            propagation: on_off("PROPAGATION", true)?,
         })
     }
 }

@@ -1,5 +1,6 @@
+use env_config::ConfigError;
 use service_kit::{CommonConfig, ServiceConfig};
-use telemetry::{ConfigError, TelemetryConfig};
+use telemetry::TelemetryConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {

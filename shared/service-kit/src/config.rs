@@ -5,10 +5,8 @@ use std::{net::SocketAddr, str::FromStr as _, time::Duration};
 use sqlx::postgres::PgConnectOptions;
 
 use crate::{http::RouteSettings, limits::Limits};
-use telemetry::{
-    ConfigError, TelemetryConfig,
-    config::{at_least_one, parsed, required},
-};
+use env_config::{ConfigError, at_least_one, on_off, parsed, required};
+use telemetry::TelemetryConfig;
 
 /// Every variable [`CommonConfig::from_env`] reads itself (besides the telemetry ones).
 pub const ENV_VARS: &[&str] = &[
@@ -92,20 +90,4 @@ impl CommonConfig {
 /// Lets `service_kit::main` reach the telemetry settings of any service's config.
 pub trait ServiceConfig {
     fn telemetry(&self) -> &TelemetryConfig;
-}
-
-/// `on` / `off` (also `true` / `false`), for the workshop's switches.
-pub fn on_off(var: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match telemetry::config::optional(var)?
-        .map(|v| v.to_ascii_lowercase())
-        .as_deref()
-    {
-        None => Ok(default),
-        Some("on" | "true") => Ok(true),
-        Some("off" | "false") => Ok(false),
-        Some(other) => Err(ConfigError::new(
-            var,
-            format!("{other:?}: expected on or off"),
-        )),
-    }
 }

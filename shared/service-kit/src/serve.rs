@@ -50,7 +50,7 @@ pub async fn shutdown_signal() {
 /// The body of every service's `main`: read the config (a bad setting is one line on stderr
 /// and exit code 2), set up telemetry, run until a shutdown signal, flush every span.
 pub async fn main<C, F, Fut>(
-    read_config: impl FnOnce() -> Result<C, telemetry::ConfigError>,
+    read_config: impl FnOnce() -> Result<C, env_config::ConfigError>,
     run: F,
 ) -> ExitCode
 where

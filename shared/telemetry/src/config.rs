@@ -3,72 +3,9 @@
 //! a typo; we read them once here, by the specification's rules, so that what was ignored
 //! is said in the log (see [`Reader`]).
 
-use std::{env, fmt};
+use std::fmt;
 
-/// A setting that is missing or malformed. Displays as one line naming the variable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub reason: String,
-}
-
-impl ConfigError {
-    pub fn new(var: &'static str, reason: impl Into<String>) -> Self {
-        Self {
-            var,
-            reason: reason.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid configuration: {}: {}", self.var, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
-/// Reads an optional variable; set-but-empty counts as unset, as the OpenTelemetry spec says.
-pub fn optional(var: &'static str) -> Result<Option<String>, ConfigError> {
-    match env::var(var) {
-        Ok(value) if value.trim().is_empty() => Ok(None),
-        Ok(value) => Ok(Some(value.trim().to_owned())),
-        Err(env::VarError::NotPresent) => Ok(None),
-        Err(env::VarError::NotUnicode(_)) => Err(ConfigError::new(var, "not valid UTF-8")),
-    }
-}
-
-pub fn required(var: &'static str) -> Result<String, ConfigError> {
-    optional(var)?.ok_or_else(|| ConfigError::new(var, "is required but not set"))
-}
-
-/// Reads and parses an optional variable, naming it and the bad value on failure.
-pub fn parsed<T>(var: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr,
-    T::Err: fmt::Display,
-{
-    match optional(var)? {
-        None => Ok(default),
-        Some(raw) => raw
-            .parse()
-            .map_err(|e| ConfigError::new(var, format!("{raw:?}: {e}"))),
-    }
-}
-
-/// [`parsed`], refusing values below 1 (sizes and counts where 0 would stop all work).
-pub fn at_least_one<T>(var: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T: std::str::FromStr + PartialOrd + From<u8>,
-    T::Err: fmt::Display,
-{
-    let value = parsed(var, default)?;
-    if value < T::from(1) {
-        return Err(ConfigError::new(var, "must be at least 1"));
-    }
-    Ok(value)
-}
+use env_config::{ConfigError, optional};
 
 /// Every variable [`TelemetryConfig::from_env`] reads. The exporter and batch processor
 /// also read `OTEL_EXPORTER_OTLP_*` (headers, timeout, compression) and `OTEL_BSP_*`

@@ -14,7 +14,7 @@ pub mod propagation;
 pub mod server;
 pub mod signal;
 
-pub use config::{ConfigError, TelemetryConfig};
+pub use config::TelemetryConfig;
 #[doc(hidden)]
 pub use export::CountingExporter;
 pub use init::{InitError, TelemetryGuard, init};

@@ -3,11 +3,9 @@
 
 use std::time::Duration;
 
+use env_config::{ConfigError, at_least_one, optional, parsed};
 use service_kit::{CommonConfig, ServiceConfig};
-use telemetry::{
-    ConfigError, TelemetryConfig,
-    config::{at_least_one, optional, parsed},
-};
+use telemetry::TelemetryConfig;
 use url::Url;
 
 /// The variables the worker reads beyond [`service_kit::config::ENV_VARS`], the telemetry
