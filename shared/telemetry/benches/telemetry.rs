@@ -6,7 +6,7 @@
 //! The subscriber, propagators and tracer provider are the ones `telemetry::init` builds
 //! (through its hidden `subscriber`, `install_propagators` and `provider_with`), so a change
 //! there shows up here; only the OTLP exporter is swapped for one that drops the spans. A
-//! figure is therefore what a service pays before anything leaves the process. HeadSampling is
+//! figure is therefore what a service pays before anything leaves the process. Sampling is
 //! the default `parentbased_always_on`, and the caller's `traceparent` flag decides: `-01`
 //! for the sampled path, `-00` for the path of a trace that an upstream chose not to keep.
 //!
