@@ -77,6 +77,15 @@ async fn summary(args: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).expect("one JSON document on stdout")
 }
 
+/// load's spans to `receiver`, exported quickly (the helpers above switch the SDK off).
+fn exporting_to(receiver: &testkit::Receiver) -> Vec<(&'static str, String)> {
+    vec![
+        ("OTEL_SDK_DISABLED", "false".into()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.grpc_endpoint()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
+    ]
+}
+
 fn count(v: &Value) -> u64 {
     v.as_u64().unwrap_or(0)
 }
@@ -432,14 +441,7 @@ async fn each_request_is_the_root_of_a_trace_the_services_continue() {
             "--output",
             "json",
         ],
-        &[
-            ("OTEL_SDK_DISABLED", "false".into()),
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                stack.collector.grpc_endpoint(),
-            ),
-            ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
-        ],
+        &exporting_to(&stack.collector),
     )
     .await;
     assert!(
@@ -509,14 +511,7 @@ async fn create_requests_are_new_orders_that_orders_answers_201_in_load_s_trace(
             "--output",
             "json",
         ],
-        &[
-            ("OTEL_SDK_DISABLED", "false".into()),
-            (
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                stack.collector.grpc_endpoint(),
-            ),
-            ("OTEL_BSP_SCHEDULE_DELAY", "50".into()),
-        ],
+        &exporting_to(&stack.collector),
     )
     .await;
     assert!(
@@ -576,15 +571,13 @@ async fn create_requests_are_new_orders_that_orders_answers_201_in_load_s_trace(
 
     // The new orders take the ids after the seed's 10000 (migrations/orders).
     for id in 10_001..=10_000 + created {
-        let answer: Value = stack
-            .client
-            .get(format!("{}/orders/{id}", stack.orders.url()))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = testkit::traced::get(
+            &stack.client,
+            &format!("{}/orders/{id}", stack.orders.url()),
+            &[],
+        )
+        .await
+        .body;
         let order = &answer["order"];
         assert!(
             order["item"]

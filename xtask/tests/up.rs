@@ -100,25 +100,7 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
         if round == 1 {
             // The worker stopped, as `docker compose stop orders-worker` would: the runner
             // says so and the others keep running.
-            // SAFETY: signalling a process the runner started for this test.
-            unsafe { libc::kill(runner.pid("orders-worker"), libc::SIGTERM) };
-            testkit::eventually(
-                Duration::from_secs(30),
-                || async {
-                    runner
-                        .printed()
-                        .iter()
-                        .any(|line| line.starts_with("orders-worker exited"))
-                        .then_some(())
-                },
-                || {
-                    format!(
-                        "the runner says orders-worker exited: {:#?}",
-                        runner.printed()
-                    )
-                },
-            )
-            .await;
+            runner.stop_service("orders-worker").await;
             let again = testkit::http_client()
                 .get(format!("http://127.0.0.1:{orders_port}/orders/1"))
                 .send()

@@ -663,26 +663,6 @@ async fn check_answer(
     true
 }
 
-/// Stops the runner's `service` process, as `docker compose stop` would, and waits until
-/// the runner says it exited.
-async fn stop_service(runner: &Runner, service: &str) {
-    // SAFETY: signalling a process the runner started for this test.
-    unsafe { libc::kill(runner.pid(service), libc::SIGTERM) };
-    let exited = format!("{service:<9} exited");
-    testkit::eventually(
-        Duration::from_secs(30),
-        || async {
-            runner
-                .printed()
-                .iter()
-                .any(|line| line.starts_with(&exited))
-                .then_some(())
-        },
-        || format!("{service} stopped, as the runner says"),
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn every_command_of_the_workshop_guide_runs() {
     let guide = std::fs::read_to_string(project_root().join("docs/workshop.md")).unwrap();
@@ -729,7 +709,7 @@ async fn every_command_of_the_workshop_guide_runs() {
                         }
                         "docker compose stop users" => {
                             assert!(compose.service("users").is_some());
-                            stop_service(&runner, "users").await;
+                            runner.stop_service("users").await;
                         }
                         // As the guide says for `cargo xtask up`: the runner restarted brings
                         // users back.

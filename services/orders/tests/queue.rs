@@ -219,16 +219,13 @@ async fn every_bad_order_body_has_its_json_error_and_orders_keeps_serving() {
     );
     assert_eq!(posted.body["item"], "green tea");
     assert_eq!(posted.body["total_cents"], 750);
-    let read: Json = stack
-        .client
-        .get(format!("{}/orders/{id}", stack.orders.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(read["order"]["user_id"], 7);
+    let read = testkit::traced::get(
+        &stack.client,
+        &format!("{}/orders/{id}", stack.orders.url()),
+        &[],
+    )
+    .await;
+    assert_eq!(read.body["order"]["user_id"], 7);
     assert_eq!(
         scalar(&stack, "SELECT count(*) FROM outbox").await,
         1,

@@ -127,6 +127,25 @@ impl Runner {
         self.printed.lock().unwrap().clone()
     }
 
+    /// Stops the runner's `service` process, as `docker compose stop` would, and waits until
+    /// the runner says it exited.
+    pub async fn stop_service(&self, service: &str) {
+        // SAFETY: signalling a process the runner started for this test.
+        unsafe { libc::kill(self.pid(service), libc::SIGTERM) };
+        let exited = format!("{service:<9} exited");
+        testkit::eventually(
+            Duration::from_secs(30),
+            || async {
+                self.printed()
+                    .iter()
+                    .any(|line| line.starts_with(&exited))
+                    .then_some(())
+            },
+            || format!("the runner says {service} exited: {:#?}", self.printed()),
+        )
+        .await;
+    }
+
     /// The pid the runner printed for `service`.
     pub fn pid(&self, service: &str) -> i32 {
         // The name then a space: `orders` is not `orders-worker`.

@@ -33,54 +33,53 @@ impl Consumer {
         tx: &mut PgConnection,
         messages: Vec<Message>,
     ) -> Result<(), DbError> {
-        match self.config.async_context {
-            AsyncContext::Link => {
-                // One trace for the batch; each producer's trace is reached by a link.
-                let carried: Vec<Context> = messages
-                    .iter()
-                    .map(|m| messaging::extract(&m.headers.0))
-                    .collect();
-                let batch = messaging::batch_span(CONFIRMATIONS, carried.iter());
-                async {
-                    for message in &messages {
-                        if self.stop_requested() {
-                            break;
-                        }
-                        let span = tracing::info_span!(
-                            "confirm-order",
-                            order.id = message.payload.order_id,
-                            messaging.message.id = %message.id,
-                        );
-                        self.process(tx, message, &span)
-                            .instrument(span.clone())
-                            .await?;
-                    }
-                    Ok(())
+        // Link: one trace for the batch, each producer's trace reached by a link.
+        let batch = (self.config.async_context == AsyncContext::Link).then(|| {
+            let carried: Vec<Context> = messages
+                .iter()
+                .map(|m| messaging::extract(&m.headers.0))
+                .collect();
+            messaging::batch_span(CONFIRMATIONS, carried.iter())
+        });
+        let work = async {
+            for message in &messages {
+                if self.stop_requested() {
+                    break;
                 }
-                .instrument(batch)
-                .await
+                let span = self.message_span(message);
+                self.process(tx, message, &span)
+                    .instrument(span.clone())
+                    .await?;
             }
-            AsyncContext::Child | AsyncContext::Off => {
-                for message in &messages {
-                    if self.stop_requested() {
-                        break;
-                    }
-                    let span = messaging::process_span(CONFIRMATIONS, message.id);
-                    span.set_attribute("order.id", message.payload.order_id);
-                    let parent = match self.config.async_context {
-                        // The producer's context: this span continues its trace.
-                        AsyncContext::Child => messaging::extract(&message.headers.0),
-                        // Nothing travels: a new trace, unrelated to the order's request.
-                        _ => Context::new(),
-                    };
-                    let _ = span.set_parent(parent);
-                    self.process(tx, message, &span)
-                        .instrument(span.clone())
-                        .await?;
-                }
-                Ok(())
-            }
+            Ok(())
+        };
+        match batch {
+            Some(batch) => work.instrument(batch).await,
+            None => work.await,
         }
+    }
+
+    /// The span of one message's work: inside a batch's, a `confirm-order` span; else a
+    /// `process` span whose parent is the producer's context (child) or none (off).
+    fn message_span(&self, message: &Message) -> Span {
+        let order_id = message.payload.order_id;
+        let parent = match self.config.async_context {
+            AsyncContext::Link => {
+                return tracing::info_span!(
+                    "confirm-order",
+                    order.id = order_id,
+                    messaging.message.id = %message.id,
+                );
+            }
+            // The producer's context: this span continues its trace.
+            AsyncContext::Child => messaging::extract(&message.headers.0),
+            // Nothing travels: a new trace, unrelated to the order's request.
+            AsyncContext::Off => Context::new(),
+        };
+        let span = messaging::process_span(CONFIRMATIONS, message.id);
+        span.set_attribute("order.id", order_id);
+        let _ = span.set_parent(parent);
+        span
     }
 
     /// One message, inside `span`: the user's address from users, then the outcome
