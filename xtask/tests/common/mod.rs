@@ -37,8 +37,25 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// `env` is added to the runner's environment; `args` to `up`.
+    /// `env` is added to the runner's environment; `args` to `up`. Ports are picked free a
+    /// moment before the runner binds them, and another process (the runner's own Jaeger,
+    /// which picks its internal ports) may take one meanwhile: such a start is tried again
+    /// on new ports, any other failure fails the test.
     pub async fn start(env: &[(&str, String)], args: &[&str]) -> Self {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start(env, args).await {
+                Ok(runner) => return runner,
+                Err(lines) if lines.iter().any(|l| l.contains("Address already in use")) => {
+                    seen = lines;
+                }
+                Err(lines) => panic!("runner stopped before ready: {lines:#?}"),
+            }
+        }
+        panic!("runner stopped before ready, a port taken three times: {seen:#?}");
+    }
+
+    async fn try_start(env: &[(&str, String)], args: &[&str]) -> Result<Self, Vec<String>> {
         let bin_dir = testkit::binary("orders").parent().unwrap().to_path_buf();
         for bin in ["orders-worker", "users", "load", "traceview"] {
             testkit::binary(bin);
@@ -71,18 +88,23 @@ impl Runner {
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut seen = Vec::new();
-        tokio::time::timeout(Duration::from_secs(120), async {
+        let ready = tokio::time::timeout(Duration::from_secs(120), async {
             while let Some(line) = lines.next_line().await.unwrap() {
                 let ready = line.starts_with("ready:");
                 seen.push(line);
                 if ready {
-                    return;
+                    return true;
                 }
             }
-            panic!("runner stopped before ready: {seen:#?}");
+            false
         })
         .await
         .expect("ready within 120 s");
+        if !ready {
+            // The runner stopped what it had started before exiting.
+            let _ = child.wait().await;
+            return Err(seen);
+        }
         let cluster_dir = seen
             .iter()
             .find_map(|line| line.split("throwaway cluster in ").nth(1))
@@ -107,7 +129,7 @@ impl Runner {
                 sink.lock().unwrap().push(line);
             }
         });
-        Self {
+        Ok(Self {
             child,
             orders_port,
             users_port,
@@ -119,7 +141,7 @@ impl Runner {
             started: seen,
             printed,
             drain,
-        }
+        })
     }
 
     /// Every line printed after `ready:` so far (the services' logs among them).
