@@ -259,17 +259,6 @@ impl Report<'_> {
         };
         let s = self.summary;
         let r = &s["requests"];
-        let join = |v: &Value| -> String {
-            v.as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}: {v}"))
-                        .collect::<Vec<_>>()
-                        .join("  ")
-                })
-                .filter(|s| !s.is_empty())
-                .unwrap_or_else(|| "-".to_owned())
-        };
         line(
             "run",
             format!(
@@ -291,8 +280,8 @@ impl Report<'_> {
                 r["sent"], r["completed"], r["ok"], r["failed"], r["missed"]
             ),
         );
-        line("status", join(&s["status_codes"]));
-        line("errors", join(&s["errors"]));
+        line("status", load::counts(&s["status_codes"]));
+        line("errors", load::counts(&s["errors"]));
         let p = &s["latency_ms"]["from_schedule"];
         line(
             "latency ms",

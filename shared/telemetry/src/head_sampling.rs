@@ -1,21 +1,25 @@
 //! Head sampling, decided once per request by the server layer before any span is built,
 //! and what that decision means for everything that runs inside the request.
 //!
-//! With 10% head sampling, nine requests in ten are not sampled; yet with a span built for
-//! each operation and only then dropped by the sampler, such a request cost almost as much
-//! as a sampled one (`cargo xtask bench`, docs/benchmarks.md). So the server layer asks
-//! the tracer provider's own sampler first ([`HeadSampling::decide`]). An unsampled
-//! request gets no span at all, in the OpenTelemetry layer or elsewhere: it only carries
-//! its context, an unsampled span context under the caller's trace, which
+//! Why: with 10% head sampling, nine requests in ten are not sampled; yet with a span built
+//! for each operation and only then dropped by the sampler, such a request cost almost as
+//! much as a sampled one. Deciding first took 29k instructions off the average request at
+//! 10% (304.0k -> 275.1k, orders + users, callgrind), and refusing an unsampled request's
+//! spans in the subscriber itself ([`HeadSampling`]) another 27k (272.2k -> 245.4k);
+//! docs/benchmarks.md, section 3, steps 3 and 5.
+//!
+//! How: the server layer asks the tracer provider's own sampler first ([`decide`]). An
+//! unsampled request gets no span at all, in the OpenTelemetry layer or elsewhere: it only
+//! carries its context, an unsampled span context under the caller's trace, which
 //!
 //! - the traced client injects into calls to other services (client.rs's `InjectUnsampled`), so a
 //!   callee continues the same trace, unsampled too, instead of starting one of its own;
 //! - the log lines written inside the request carry (logs.rs).
 //!
-//! A sampled request is traced as before, by tracing-opentelemetry and the SDK, which ask
+//! A sampled request is traced as usual, by tracing-opentelemetry and the SDK, which ask
 //! the same sampler again and get the same answer: it depends only on the parent and the
 //! trace id, and for a new trace the server layer hands the SDK the trace id it decided on
-//! ([`RequestIds`]).
+//! ([`TraceStart::context_of`], through the provider's id generator [`RequestIds`]).
 
 use std::{any::TypeId, cell::Cell, future::Future};
 
@@ -32,6 +36,7 @@ use tracing::{
     span::{Attributes, Id, Record},
     subscriber::Interest,
 };
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::{
     filter::Targets,
     layer::{Context as LayerContext, Filter},
@@ -78,10 +83,45 @@ fn request_is_sampled() -> bool {
 
 /// What the server layer does with a request.
 pub(crate) enum Decision {
+    /// A server span, started by [`TraceStart::context_of`].
+    Sampled(TraceStart),
     /// No span: the request runs with this context.
     Unsampled(Context),
-    /// A server span, started with this trace id when it begins a trace.
-    Traced { new_trace_id: Option<TraceId> },
+    /// No OpenTelemetry layer (`OTEL_SDK_DISABLED=true`): nothing to trace or propagate.
+    Off,
+}
+
+/// Head sampling's decision for a request whose caller's context is `parent`.
+pub(crate) fn decide(parent: &Context) -> Decision {
+    // The sampler is found through the subscriber (`Dispatch::downcast_ref`): no global,
+    // and with the SDK disabled there is none.
+    tracing::dispatcher::get_default(|dispatch| match dispatch.downcast_ref::<HeadSampling>() {
+        Some(sampling) => sampling.decide(parent),
+        None => Decision::Off,
+    })
+}
+
+thread_local! {
+    /// Set only while [`TraceStart::context_of`] draws a server span's ids.
+    static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
+}
+
+/// How a sampled request's server span starts: in its caller's trace, or in a new trace
+/// with the id its sampling was decided on.
+pub(crate) struct TraceStart {
+    new_trace_id: Option<TraceId>,
+}
+
+impl TraceStart {
+    /// The server span's OpenTelemetry context. Its ids are drawn here, so a new trace gets
+    /// the decided trace id: the ratio sampler's answer is a function of it.
+    pub(crate) fn context_of(self, span: &tracing::Span) -> Context {
+        NEXT_TRACE_ID.set(self.new_trace_id);
+        let cx = span.context();
+        // Not taken when the span continued a trace: not left for the next new trace.
+        NEXT_TRACE_ID.set(None);
+        cx
+    }
 }
 
 /// A subscriber, not a sampler: the subscriber when tracing is on, with every layer behind one check that a span inside an
@@ -108,7 +148,7 @@ impl HeadSampling {
 
     /// The SDK's own decision for a server span under `parent` (see `SdkTracer`'s
     /// `build_with_context`, which this mirrors), made before the span exists.
-    pub(crate) fn decide(&self, parent: &Context) -> Decision {
+    fn decide(&self, parent: &Context) -> Decision {
         let continues = parent.has_active_span();
         let trace_id = if continues {
             parent.span().span_context().trace_id()
@@ -141,9 +181,11 @@ impl HeadSampling {
                 );
                 Decision::Unsampled(parent.with_remote_span_context(sc))
             }
-            SamplingDecision::RecordOnly | SamplingDecision::RecordAndSample => Decision::Traced {
-                new_trace_id: (!continues).then_some(trace_id),
-            },
+            SamplingDecision::RecordOnly | SamplingDecision::RecordAndSample => {
+                Decision::Sampled(TraceStart {
+                    new_trace_id: (!continues).then_some(trace_id),
+                })
+            }
         }
     }
 }
@@ -241,20 +283,8 @@ impl<S> Filter<S> for SpanTargets {
     }
 }
 
-thread_local! {
-    static NEXT_TRACE_ID: Cell<Option<TraceId>> = const { Cell::new(None) };
-}
-
-/// Starts a server span (`start` builds it) with the trace id its sampling was decided on.
-pub(crate) fn with_trace_id<R>(trace_id: Option<TraceId>, start: impl FnOnce() -> R) -> R {
-    NEXT_TRACE_ID.set(trace_id);
-    let started = start();
-    NEXT_TRACE_ID.set(None);
-    started
-}
-
 /// The tracer provider's id generator: random ids, but for a new trace begun by the server
-/// layer, the trace id it already drew and decided on.
+/// layer, the trace id it already drew and decided on ([`TraceStart::context_of`]).
 #[derive(Debug, Default)]
 pub(crate) struct RequestIds(RandomIdGenerator);
 
@@ -275,7 +305,6 @@ mod tests {
     use std::sync::atomic::Ordering;
 
     use opentelemetry::trace::{TraceState, TracerProvider as _};
-    use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
     use super::*;
     use crate::config::TelemetryConfig;
@@ -288,15 +317,6 @@ mod tests {
             true,
             TraceState::default(),
         ))
-    }
-
-    fn decide(parent: &Context) -> Decision {
-        tracing::dispatcher::get_default(|dispatch| {
-            dispatch
-                .downcast_ref::<HeadSampling>()
-                .expect("the sampling subscriber")
-                .decide(parent)
-        })
     }
 
     /// The spans a request makes inside the server span, as a service makes them.
@@ -345,12 +365,17 @@ mod tests {
             "the caller's random flag stays"
         );
 
-        let Decision::Traced { new_trace_id: None } = decide(&caller(TraceFlags::SAMPLED)) else {
-            panic!("a sampled caller's request is traced, in the caller's trace");
+        let Decision::Sampled(start) = decide(&caller(TraceFlags::SAMPLED)) else {
+            panic!("a sampled caller's request is traced");
         };
         let server = tracing::info_span!("HTTP request");
         let _ = server.set_parent(caller(TraceFlags::SAMPLED));
-        let cx = server.context();
+        let cx = start.context_of(&server);
+        assert_eq!(
+            cx.span().span_context().trace_id(),
+            parent.span().span_context().trace_id(),
+            "in the caller's trace"
+        );
         assert!(cx.span().span_context().is_sampled());
         scope(cx, async {
             for span in inner_spans() {
@@ -370,11 +395,29 @@ mod tests {
 
     #[test]
     fn a_new_trace_starts_with_the_trace_id_it_was_decided_on_and_only_that_one() {
-        let ids = RequestIds::default();
-        let decided = TraceId::from(42_u128);
-        assert_eq!(with_trace_id(Some(decided), || ids.new_trace_id()), decided);
-        // Not taken (the span continued a trace): not left for the next new trace either.
-        with_trace_id(Some(decided), || ());
-        assert_ne!(ids.new_trace_id(), decided);
+        let config = TelemetryConfig::defaults("test");
+        let provider = crate::provider_with(&config, crate::CountingExporter::default());
+        let subscriber =
+            crate::subscriber(&config, Some(provider.tracer("test")), std::io::sink, false)
+                .expect("the default log filter parses");
+        let _default = tracing::subscriber::set_default(subscriber);
+
+        let Decision::Sampled(start) = decide(&Context::new()) else {
+            panic!("a new trace is sampled at 100%");
+        };
+        let decided = start.new_trace_id.expect("a new trace's id is drawn first");
+        let span = tracing::info_span!("HTTP request");
+        let cx = start.context_of(&span);
+        assert_eq!(cx.span().span_context().trace_id(), decided);
+
+        // A span that continued a trace took no id: none is left for the next new trace.
+        let continued = TraceStart {
+            new_trace_id: Some(decided),
+        };
+        let child = tracing::info_span!("HTTP request");
+        let _ = child.set_parent(caller(TraceFlags::SAMPLED));
+        continued.context_of(&child);
+        let next = tracing::info_span!("HTTP request");
+        assert_ne!(next.context().span().span_context().trace_id(), decided);
     }
 }

@@ -1,4 +1,11 @@
 //! One call per binary: logs, the OTLP pipeline and the W3C propagators.
+//!
+//! The pipeline is the textbook one, built in this order below: the OTLP exporter
+//! ([`otlp_exporter`]), the batch processor and the tracer provider ([`provider_with`]),
+//! tracing-opentelemetry's layer beside the log layer ([`subscriber`]). Two measured
+//! additions wrap it, each in its own module: the exporter is held through collector
+//! outages (export.rs), and the finished subscriber is wrapped last in head sampling
+//! (head_sampling.rs).
 
 use std::io::IsTerminal as _;
 
@@ -71,7 +78,7 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     install_propagators();
 
     let provider = (!config.sdk_disabled)
-        .then(|| build_provider(config))
+        .then(|| otlp_exporter(config).map(|exporter| provider_with(config, exporter)))
         .transpose()?;
     let tracer = provider
         .as_ref()
@@ -96,14 +103,69 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     Ok(TelemetryGuard { provider })
 }
 
-/// The global propagators [`init`] installs. Public (hidden) for the benchmarks, which
-/// measure the same extraction and injection a service does.
+/// The OTLP span exporter: gRPC, HTTP protobuf or HTTP JSON, by `OTEL_EXPORTER_OTLP_PROTOCOL`.
+fn otlp_exporter(config: &TelemetryConfig) -> Result<SpanExporter, InitError> {
+    // The endpoint is the one config.rs resolved (so a malformed one is ignored, not fatal);
+    // headers, timeout and compression come from the OTEL_EXPORTER_OTLP_* variables, which
+    // the exporter reads itself.
+    let endpoint = config.endpoint.clone();
+    let http = |protocol| {
+        SpanExporter::builder()
+            .with_http()
+            .with_protocol(protocol)
+            .with_endpoint(endpoint.clone())
+            .build()
+    };
+    let exporter = match config.protocol {
+        Protocol::Grpc => SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(endpoint.clone())
+            .build()?,
+        Protocol::HttpProtobuf => http(opentelemetry_otlp::Protocol::HttpBinary)?,
+        Protocol::HttpJson => http(opentelemetry_otlp::Protocol::HttpJson)?,
+    };
+    Ok(exporter)
+}
+
+/// [`init`]'s tracer provider (holding exporter, batch processor, sampler, resource) around
+/// any exporter; the benchmarks give it one that drops the spans, so no collector is needed
+/// and what is measured is the pipeline a service runs.
 #[doc(hidden)]
-pub fn install_propagators() {
-    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-        Box::new(W3cTraceContext::new()),
-        Box::new(W3cBaggage::new()),
-    ]));
+pub fn provider_with<E>(config: &TelemetryConfig, exporter: E) -> SdkTracerProvider
+where
+    E: opentelemetry_sdk::trace::SpanExporter + 'static,
+{
+    // The addition: the exporter keeps what a collector outage would lose, bounded by the
+    // same queue size (export.rs).
+    let exporter = HoldingExporter::new(
+        exporter,
+        config.batch.max_export_batch_size,
+        config.batch.max_queue_size,
+    );
+    // The rest of OTEL_BSP_* (export timeout, concurrent exports) the builder reads itself.
+    let batch = BatchConfigBuilder::default()
+        .with_max_queue_size(config.batch.max_queue_size)
+        .with_max_export_batch_size(config.batch.max_export_batch_size)
+        .with_scheduled_delay(std::time::Duration::from_millis(
+            config.batch.scheduled_delay_ms,
+        ))
+        .build();
+    let processor = BatchSpanProcessor::builder(exporter)
+        .with_batch_config(batch)
+        .build();
+    let resource = Resource::builder()
+        .with_service_name(config.service_name.clone())
+        .with_attribute(KeyValue::new(
+            "service.version",
+            config.service_version.clone(),
+        ))
+        .build();
+    SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_sampler(sampler(config.sampler))
+        .with_id_generator(RequestIds::default())
+        .with_resource(resource)
+        .build()
 }
 
 /// The subscriber [`init`] installs, built but not installed, with its log lines written to
@@ -152,10 +214,21 @@ where
         .with_tracked_inactivity(false)
         .with_context_activation(false)
         .with_filter(SpanTargets(span_filter()));
+    // The addition, wrapped last around all of it: head sampling (head_sampling.rs).
     Ok(Box::new(HeadSampling::new(
         Box::new(registry.with(otel_layer)),
         sampler(config.sampler),
     )))
+}
+
+/// The global propagators [`init`] installs. Public (hidden) for the benchmarks, which
+/// measure the same extraction and injection a service does.
+#[doc(hidden)]
+pub fn install_propagators() {
+    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
+        Box::new(W3cTraceContext::new()),
+        Box::new(W3cBaggage::new()),
+    ]));
 }
 
 /// What reaches the OpenTelemetry layer, independent of `RUST_LOG` (a `warn` log level must
@@ -174,69 +247,6 @@ fn span_filter() -> Targets {
         .with_target("opentelemetry_sdk", LevelFilter::OFF)
         .with_target("opentelemetry_otlp", LevelFilter::OFF)
         .with_target("sqlx", LevelFilter::WARN)
-}
-
-fn build_provider(config: &TelemetryConfig) -> Result<SdkTracerProvider, InitError> {
-    // The endpoint is the one config.rs resolved (so a malformed one is ignored, not fatal);
-    // headers, timeout and compression come from the OTEL_EXPORTER_OTLP_* variables, which
-    // the exporter reads itself.
-    let endpoint = config.endpoint.clone();
-    let http = |protocol| {
-        SpanExporter::builder()
-            .with_http()
-            .with_protocol(protocol)
-            .with_endpoint(endpoint.clone())
-            .build()
-    };
-    let exporter = match config.protocol {
-        Protocol::Grpc => SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint.clone())
-            .build()?,
-        Protocol::HttpProtobuf => http(opentelemetry_otlp::Protocol::HttpBinary)?,
-        Protocol::HttpJson => http(opentelemetry_otlp::Protocol::HttpJson)?,
-    };
-    Ok(provider_with(config, exporter))
-}
-
-/// [`init`]'s tracer provider (holding exporter, batch processor, sampler, resource) around
-/// any exporter; the benchmarks give it one that drops the spans, so no collector is needed
-/// and what is measured is the pipeline a service runs.
-#[doc(hidden)]
-pub fn provider_with<E>(config: &TelemetryConfig, exporter: E) -> SdkTracerProvider
-where
-    E: opentelemetry_sdk::trace::SpanExporter + 'static,
-{
-    // The exporter keeps what a collector outage would lose, bounded by the same queue size.
-    let exporter = HoldingExporter::new(
-        exporter,
-        config.batch.max_export_batch_size,
-        config.batch.max_queue_size,
-    );
-    // The rest of OTEL_BSP_* (export timeout, concurrent exports) the builder reads itself.
-    let batch = BatchConfigBuilder::default()
-        .with_max_queue_size(config.batch.max_queue_size)
-        .with_max_export_batch_size(config.batch.max_export_batch_size)
-        .with_scheduled_delay(std::time::Duration::from_millis(
-            config.batch.scheduled_delay_ms,
-        ))
-        .build();
-    let processor = BatchSpanProcessor::builder(exporter)
-        .with_batch_config(batch)
-        .build();
-    let resource = Resource::builder()
-        .with_service_name(config.service_name.clone())
-        .with_attribute(KeyValue::new(
-            "service.version",
-            config.service_version.clone(),
-        ))
-        .build();
-    SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .with_sampler(sampler(config.sampler))
-        .with_id_generator(RequestIds::default())
-        .with_resource(resource)
-        .build()
 }
 
 fn sampler(config: SamplerConfig) -> Sampler {

@@ -1,6 +1,10 @@
 //! Server spans for axum: one span per sampled request, continuing the caller's trace, named
-//! by the matched route, with HTTP semantic-convention attributes; a `traceresponse` header
-//! on every traced answer, sampled or not (head_sampling.rs says why an unsampled one has no span).
+//! by the matched route, with HTTP semantic-convention attributes, and a `traceresponse`
+//! header on every traced answer, sampled or not.
+//!
+//! [`trace_http`] is the textbook wiring, in order: extract the caller's context, make the
+//! span, set its parent, instrument the handler. The one step that is not textbook, head
+//! sampling decided before the span exists, is a single call into head_sampling.rs.
 
 use std::{borrow::Cow, net::SocketAddr};
 
@@ -10,14 +14,14 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use opentelemetry::{
-    Context, global,
-    trace::{SpanContext, TraceContextExt as _, TraceId},
-};
-use tracing::{Instrument as _, field::Empty};
+use opentelemetry::{Context, global, trace::TraceContextExt as _};
+use tracing::{Instrument as _, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::head_sampling::{Decision, HeadSampling};
+use crate::{
+    head_sampling::{self, Decision},
+    propagation::RequestHeaders,
+};
 
 /// The W3C Trace Context Level 3 draft response header, as Jaeger's HotROD sends it.
 pub static TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
@@ -34,49 +38,56 @@ pub struct ErrorDescription {
 /// `axum::middleware::from_fn(telemetry::server::trace_http)`, added with `Router::layer`
 /// so that `MatchedPath` is known (axum applies such layers per route).
 pub async fn trace_http(request: Request, next: Next) -> Response {
-    let decided = tracing::dispatcher::get_default(|dispatch| {
-        let sampling = dispatch.downcast_ref::<HeadSampling>()?;
-        let parent = global::get_text_map_propagator(|propagator| {
-            propagator.extract(&crate::propagation::RequestHeaders(request.headers()))
-        });
-        let decision = sampling.decide(&parent);
-        Some((parent, decision))
+    // 1. Extract: the caller's context, from `traceparent`, `tracestate` and `baggage`.
+    let parent = global::get_text_map_propagator(|propagator| {
+        propagator.extract(&RequestHeaders(request.headers()))
     });
-    // None: OTEL_SDK_DISABLED=true, no OpenTelemetry layer, nothing to trace or propagate.
-    let Some((parent, decision)) = decided else {
-        return next.run(request).await;
-    };
-    match decision {
+
+    // Head sampling, asked before any span is built: an unsampled request gets no span and
+    // runs with its context only (head_sampling.rs says why, with the figure).
+    let start = match head_sampling::decide(&parent) {
+        Decision::Sampled(start) => start,
         Decision::Unsampled(cx) => {
-            let traceresponse = traceresponse(cx.span().span_context());
-            let response = crate::head_sampling::scope(cx, next.run(request)).await;
-            with_traceresponse(response, traceresponse)
+            let traceresponse = traceresponse(&cx);
+            let response = head_sampling::scope(cx, next.run(request)).await;
+            return with_traceresponse(response, traceresponse);
         }
-        Decision::Traced { new_trace_id } => traced(request, next, parent, new_trace_id).await,
-    }
+        // OTEL_SDK_DISABLED=true: nothing to trace or propagate.
+        Decision::Off => return next.run(request).await,
+    };
+
+    // 2. The span, 3. its parent: the caller's span (none when the trace starts here).
+    let span = server_span(&request);
+    // Only fails when no OpenTelemetry layer is installed, which `Decision::Off` ruled out.
+    let _ = span.set_parent(parent);
+    let cx = start.context_of(&span);
+    let traceresponse = traceresponse(&cx);
+
+    // 4. Instrument: the handler runs inside the span, and knows the request's context.
+    let response = head_sampling::scope(cx, next.run(request))
+        .instrument(span.clone())
+        .await;
+    record_response(&span, &response);
+    with_traceresponse(response, traceresponse)
 }
 
-async fn traced(
-    request: Request,
-    next: Next,
-    parent: Context,
-    new_trace_id: Option<TraceId>,
-) -> Response {
-    let method = request.method().as_str().to_owned();
+/// The server span, named `{method} {route}`, with the HTTP server attributes known before
+/// the handler runs; the status is recorded by [`record_response`].
+fn server_span(request: &Request) -> Span {
+    let method = request.method().as_str();
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|m| m.as_str().to_owned());
-    let name = match &route {
+        .map(MatchedPath::as_str);
+    let name = match route {
         Some(route) => format!("{method} {route}"),
-        None => method.clone(),
+        None => method.to_owned(),
     };
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip().to_string());
-
-    let span = tracing::info_span!(
+    tracing::info_span!(
         "HTTP request",
         otel.name = name,
         otel.kind = "server",
@@ -85,20 +96,17 @@ async fn traced(
         url.path = request.uri().path(),
         url.scheme = "http",
         client.address = client,
-        network.protocol.version = protocol_version(&request),
+        network.protocol.version = protocol_version(request),
         http.response.status_code = Empty,
         error.type = Empty,
         otel.status_code = Empty,
         otel.status_description = Empty,
-    );
-    // Only fails when no OpenTelemetry layer is installed, which `trace_http` ruled out.
-    let _ = span.set_parent(parent);
-    let cx = crate::head_sampling::with_trace_id(new_trace_id, || span.context());
-    let traceresponse = traceresponse(cx.span().span_context());
+    )
+}
 
-    let handling = crate::head_sampling::scope(cx, next.run(request));
-    let response = handling.instrument(span.clone()).await;
-
+/// The status code, and for a 5xx the error: its type and description come from the
+/// handler's [`ErrorDescription`], else from the status.
+fn record_response(span: &Span, response: &Response) {
     let status = response.status();
     span.record("http.response.status_code", i64::from(status.as_u16()));
     if status.is_server_error() {
@@ -113,7 +121,6 @@ async fn traced(
         span.record("otel.status_code", "ERROR");
         span.record("otel.status_description", message);
     }
-    with_traceresponse(response, traceresponse)
 }
 
 fn with_traceresponse(mut response: Response, value: Option<HeaderValue>) -> Response {
@@ -133,8 +140,10 @@ fn protocol_version(request: &Request) -> &'static str {
     }
 }
 
-/// `00-<trace-id>-<span-id>-<flags>` of the server span; none when tracing is off.
-fn traceresponse(sc: &SpanContext) -> Option<HeaderValue> {
+/// `00-<trace-id>-<span-id>-<flags>` of the request's span context; none when tracing is off.
+fn traceresponse(cx: &Context) -> Option<HeaderValue> {
+    let span = cx.span();
+    let sc = span.span_context();
     if !sc.is_valid() {
         return None;
     }
