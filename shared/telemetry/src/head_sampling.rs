@@ -37,10 +37,7 @@ use tracing::{
     subscriber::Interest,
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use tracing_subscriber::{
-    filter::Targets,
-    layer::{Context as LayerContext, Filter},
-};
+use tracing_subscriber::{filter::Targets, layer::Filter};
 
 tokio::task_local! {
     /// The context of the request being handled: its server span's, or for an unsampled
@@ -124,26 +121,51 @@ impl TraceStart {
     }
 }
 
-/// A subscriber, not a sampler: the subscriber when tracing is on, with every layer behind one check that a span inside an
-/// unsampled request is not built at all, and the head sampler the server layer asks
-/// first. A per-layer filter cannot do the former: it keeps a span from its own layer,
-/// but the registry still builds the span, stores it and tracks every enter and exit
-/// (callgrind: a third of what an unsampled request still cost). The server layer finds
-/// the sampler through the subscriber (`Dispatch::downcast_ref`): no global, and with
-/// `OTEL_SDK_DISABLED=true` there is none, so no request is traced.
+/// A subscriber, not a sampler: the subscriber when tracing is on. It holds the two
+/// subscribers a service writes to, and the head sampler the server layer asks first.
+///
+/// - `traced`: the registry with tracing-opentelemetry's layer. A span reaches it only when
+///   its target is one the layer takes (`span_targets`) and the request is sampled: a
+///   span inside an unsampled request is not built at all. A per-layer filter cannot do the
+///   latter (it keeps a span from its own layer, but the registry still builds the span,
+///   stores it and tracks every enter and exit: callgrind, a third of what an unsampled
+///   request still cost).
+/// - `logs`: the log lines (logs.rs), which see events only.
+///
+/// Routing here, rather than per-layer filters on one registry, is measured too: each
+/// per-layer filter looks the span up in the registry again on every enter, exit and close,
+/// once per filtered layer (docs/benchmarks.md, "Issue 19").
+///
+/// The server layer finds the sampler through the subscriber (`Dispatch::downcast_ref`):
+/// no global, and with `OTEL_SDK_DISABLED=true` there is none, so no request is traced.
 pub(crate) struct HeadSampling {
-    inner: Box<dyn Subscriber + Send + Sync>,
+    traced: Box<dyn Subscriber + Send + Sync>,
+    logs: Box<dyn Subscriber + Send + Sync>,
+    span_targets: Targets,
     sampler: Sampler,
     ids: RandomIdGenerator,
 }
 
 impl HeadSampling {
-    pub(crate) fn new(inner: Box<dyn Subscriber + Send + Sync>, sampler: Sampler) -> Self {
+    pub(crate) fn new(
+        traced: Box<dyn Subscriber + Send + Sync>,
+        logs: Box<dyn Subscriber + Send + Sync>,
+        span_targets: Targets,
+        sampler: Sampler,
+    ) -> Self {
         Self {
-            inner,
+            traced,
+            logs,
+            span_targets,
             sampler,
             ids: RandomIdGenerator::default(),
         }
+    }
+
+    /// Whether tracing-opentelemetry takes spans and events of this target and level.
+    fn traces(&self, metadata: &Metadata<'_>) -> bool {
+        self.span_targets
+            .would_enable(metadata.target(), metadata.level())
     }
 
     /// The SDK's own decision for a server span under `parent` (see `SdkTracer`'s
@@ -190,96 +212,103 @@ impl HeadSampling {
     }
 }
 
-/// Everything but `register_callsite` and `enabled` is the inner subscriber's.
+/// Spans go to `traced` only; events to `logs` when `RUST_LOG` wants them and to `traced`
+/// when its targets do (tracing-opentelemetry records them on the current span).
 impl Subscriber for HeadSampling {
     fn on_register_dispatch(&self, subscriber: &Dispatch) {
-        self.inner.on_register_dispatch(subscriber);
+        self.traced.on_register_dispatch(subscriber);
+        self.logs.on_register_dispatch(subscriber);
     }
 
     fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        let interest = self.inner.register_callsite(metadata);
-        if metadata.is_span() && interest.is_always() {
-            Interest::sometimes()
+        let traced = if self.traces(metadata) {
+            self.traced.register_callsite(metadata)
         } else {
-            interest
+            Interest::never()
+        };
+        let logs = if metadata.is_event() {
+            self.logs.register_callsite(metadata)
+        } else {
+            Interest::never()
+        };
+        // Never `always`: a span depends on its request's sampling, and an event on which
+        // of the two wants it, so both are asked every time (`enabled`).
+        if traced.is_never() && logs.is_never() {
+            Interest::never()
+        } else {
+            Interest::sometimes()
         }
     }
 
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
-        (!metadata.is_span() || request_is_sampled()) && self.inner.enabled(metadata)
+        if metadata.is_span() {
+            return request_is_sampled() && self.traces(metadata) && self.traced.enabled(metadata);
+        }
+        self.logs.enabled(metadata) || (self.traces(metadata) && self.traced.enabled(metadata))
     }
 
     fn max_level_hint(&self) -> Option<LevelFilter> {
-        self.inner.max_level_hint()
-    }
-
-    fn new_span(&self, span: &Attributes<'_>) -> Id {
-        self.inner.new_span(span)
-    }
-
-    fn record(&self, span: &Id, values: &Record<'_>) {
-        self.inner.record(span, values);
-    }
-
-    fn record_follows_from(&self, span: &Id, follows: &Id) {
-        self.inner.record_follows_from(span, follows);
+        let traced = Filter::<tracing_subscriber::Registry>::max_level_hint(&self.span_targets);
+        Some(
+            traced
+                .max(self.logs.max_level_hint())
+                .unwrap_or(LevelFilter::TRACE),
+        )
     }
 
     fn event_enabled(&self, event: &Event<'_>) -> bool {
-        self.inner.event_enabled(event)
+        self.logs.event_enabled(event) || self.traced.event_enabled(event)
     }
 
     fn event(&self, event: &Event<'_>) {
-        self.inner.event(event);
+        let metadata = event.metadata();
+        if self.logs.enabled(metadata) && self.logs.event_enabled(event) {
+            self.logs.event(event);
+        }
+        if self.traces(metadata) {
+            self.traced.event(event);
+        }
+    }
+
+    fn new_span(&self, span: &Attributes<'_>) -> Id {
+        self.traced.new_span(span)
+    }
+
+    fn record(&self, span: &Id, values: &Record<'_>) {
+        self.traced.record(span, values);
+    }
+
+    fn record_follows_from(&self, span: &Id, follows: &Id) {
+        self.traced.record_follows_from(span, follows);
     }
 
     fn enter(&self, span: &Id) {
-        self.inner.enter(span);
+        self.traced.enter(span);
     }
 
     fn exit(&self, span: &Id) {
-        self.inner.exit(span);
+        self.traced.exit(span);
     }
 
     fn clone_span(&self, id: &Id) -> Id {
-        self.inner.clone_span(id)
+        self.traced.clone_span(id)
     }
 
     fn try_close(&self, id: Id) -> bool {
-        self.inner.try_close(id)
+        self.traced.try_close(id)
     }
 
     fn current_span(&self) -> tracing_core::span::Current {
-        self.inner.current_span()
+        self.traced.current_span()
     }
 
     unsafe fn downcast_raw(&self, id: TypeId) -> Option<*const ()> {
         if id == TypeId::of::<Self>() {
             return Some(self as *const Self as *const ());
         }
-        // SAFETY: forwarded as is; the inner subscriber answers for its own types.
-        unsafe { self.inner.downcast_raw(id) }
-    }
-}
-
-/// The OpenTelemetry layer's filter: the span targets it takes, independent of `RUST_LOG`.
-pub(crate) struct SpanTargets(pub(crate) Targets);
-
-impl<S> Filter<S> for SpanTargets {
-    fn enabled(&self, metadata: &Metadata<'_>, _: &LayerContext<'_, S>) -> bool {
-        self.0.would_enable(metadata.target(), metadata.level())
-    }
-
-    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if !self.0.would_enable(metadata.target(), metadata.level()) {
-            return Interest::never();
-        }
-        // Never cached as `always`, events included: with one callsite cached as `always`
-        // among per-layer filters, a filter state left behind by an unrelated `enabled`
-        // check (sqlx asks `log` whether to log each query) makes the next event vanish
-        // from the log layer (tokio-rs/tracing#2519). Asked every time, every filter's
-        // state is fresh.
-        Interest::sometimes()
+        // SAFETY: forwarded as is; the traced subscriber answers for its own types
+        // (tracing-opentelemetry's context lookups among them).
+        unsafe { self.traced.downcast_raw(id) }
     }
 }
 

@@ -19,16 +19,15 @@ use opentelemetry_sdk::{
 };
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{
-    EnvFilter, Layer as _, filter::Targets, fmt::MakeWriter, layer::SubscriberExt as _,
+    EnvFilter, filter::Targets, fmt::MakeWriter, layer::SubscriberExt as _,
     util::SubscriberInitExt as _,
 };
 
 use crate::{
     baggage::W3cBaggage,
-    config::{LogFormat, Protocol, SamplerConfig, TelemetryConfig},
+    config::{Protocol, SamplerConfig, TelemetryConfig},
     export::HoldingExporter,
-    head_sampling::{HeadSampling, RequestIds, SpanTargets},
-    logs::{LogFilter, TraceIdFormat},
+    head_sampling::{HeadSampling, RequestIds},
     propagation::W3cTraceContext,
 };
 
@@ -186,24 +185,14 @@ pub fn subscriber<W>(
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let log_layer = {
-        let filter = EnvFilter::try_new(&config.log_filter)?;
-        let fmt = tracing_subscriber::fmt::layer()
-            .with_writer(writer)
-            .with_ansi(ansi);
-        match config.log_format {
-            LogFormat::Text => fmt.event_format(TraceIdFormat::text()).boxed(),
-            LogFormat::Json => fmt.event_format(TraceIdFormat::json()).boxed(),
-        }
-        .with_filter(LogFilter(filter))
-    };
-    let registry = tracing_subscriber::registry().with(log_layer);
-
-    // Two subscriber types rather than an `Option` layer: a `None` layer wants every
-    // callsite (`Interest::always`), which turns the log layer's `never`s into
-    // `sometimes` and so builds every span and asks about every event, for nobody.
+    let logs = crate::logs::subscriber(
+        EnvFilter::try_new(&config.log_filter)?,
+        config.log_format,
+        writer,
+        ansi,
+    );
     let Some(tracer) = tracer else {
-        return Ok(Box::new(registry));
+        return Ok(Box::new(logs));
     };
     let otel_layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
@@ -217,11 +206,14 @@ where
         // what a span cost. Nothing here reads `Context::current()`: propagation and
         // the log lines take the context from the tracing span or the request.
         .with_tracked_inactivity(false)
-        .with_context_activation(false)
-        .with_filter(SpanTargets(span_filter()));
-    // The addition, wrapped last around all of it: head sampling (head_sampling.rs).
+        .with_context_activation(false);
+    let traced = tracing_subscriber::registry().with(otel_layer);
+    // The addition, wrapped last around all of it: head sampling (head_sampling.rs), which
+    // also routes spans to the OpenTelemetry layer and events to the logs.
     Ok(Box::new(HeadSampling::new(
-        Box::new(registry.with(otel_layer)),
+        Box::new(traced),
+        Box::new(logs),
+        span_filter(),
         sampler(config.sampler),
     )))
 }

@@ -10,12 +10,13 @@ use std::fmt;
 use serde_json::{Map, Value};
 use tracing::{Event, Metadata, Subscriber, field::Field, subscriber::Interest};
 use tracing_subscriber::{
-    EnvFilter,
-    filter::LevelFilter,
-    fmt::{FmtContext, FormatEvent, FormatFields, format::Writer},
-    layer::{Context, Filter},
+    EnvFilter, Layer,
+    fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter, format::Writer},
+    layer::{Context, SubscriberExt as _},
     registry::LookupSpan,
 };
+
+use crate::config::LogFormat;
 
 pub struct TraceIdFormat {
     json: bool,
@@ -116,38 +117,49 @@ impl tracing::field::Visit for JsonVisitor<'_> {
     }
 }
 
-/// The log layer's filter: `RUST_LOG`, for events only.
+/// The log lines' own subscriber: `RUST_LOG` over the fmt layer, for events only.
 ///
-/// Spans never reach the log layer: the fmt layer formats every span's fields when the span
-/// is created, in case a line is written inside it, which callgrind put at 17% of orders'
+/// Spans never reach it: the fmt layer formats every span's fields when the span is
+/// created, in case a line is written inside it, which callgrind put at 17% of orders'
 /// instructions per request, for lines almost never written (docs/benchmarks.md). A line
-/// still says which request it belongs to: its trace_id.
-///
-/// And no event is cached as `always`: with a per-layer filter's callsite cached that way,
-/// a filter state left behind by an unrelated `enabled` check (sqlx asks `log` whether to
-/// log each query) makes the next event vanish, `listening` at start-up among them
-/// (tokio-rs/tracing#2519). Asked every time, the state is always fresh; there are few
-/// events, so it costs nothing measurable.
-pub(crate) struct LogFilter(pub(crate) EnvFilter);
+/// still says which request it belongs to: its trace_id. Both filters are global to this
+/// subscriber, not per-layer filters, which would look every span up again on each of its
+/// enters and exits.
+pub(crate) fn subscriber<W>(
+    filter: EnvFilter,
+    format: LogFormat,
+    writer: W,
+    ansi: bool,
+) -> impl Subscriber + Send + Sync + 'static
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(ansi);
+    let fmt = match format {
+        LogFormat::Text => fmt.event_format(TraceIdFormat::text()).boxed(),
+        LogFormat::Json => fmt.event_format(TraceIdFormat::json()).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(EventsOnly)
+        .with(filter)
+        .with(fmt)
+}
 
-impl<S> Filter<S> for LogFilter {
-    fn enabled(&self, metadata: &Metadata<'_>, cx: &Context<'_, S>) -> bool {
-        metadata.is_event() && Filter::<S>::enabled(&self.0, metadata, cx)
-    }
+/// Refuses every span, so the log subscriber never builds one.
+struct EventsOnly;
 
-    fn callsite_enabled(&self, metadata: &'static Metadata<'static>) -> Interest {
+impl<S: Subscriber> Layer<S> for EventsOnly {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
         if metadata.is_span() {
-            return Interest::never();
-        }
-        let interest = Filter::<S>::callsite_enabled(&self.0, metadata);
-        if interest.is_always() {
-            Interest::sometimes()
+            Interest::never()
         } else {
-            interest
+            Interest::always()
         }
     }
 
-    fn max_level_hint(&self) -> Option<LevelFilter> {
-        Filter::<S>::max_level_hint(&self.0)
+    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
+        metadata.is_event()
     }
 }
