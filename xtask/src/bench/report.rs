@@ -414,7 +414,9 @@ pub(crate) fn seed_table(c: &Comparison) -> String {
          wrk {} (two threads) with {} connections for {:?}, the stacks taking turns. Ratios are the \
          medians of each round's ratios. Spans per answered request, counted on one traced \
          request: {} ours, {} theirs (FastAPI's instrumentation adds an `http send` span per \
-         ASGI message, two per answer, in each service). Spans expected: answered x that.\n",
+         ASGI message, two per answer in each service, and asyncpg's pool resets each \
+         connection it takes back with a query of its own, traced too). Spans expected: answered x that; received may exceed it by up to \
+         connections x spans per request, the requests wrk leaves unanswered at the end.\n",
         seed::WRK_VERSION,
         c.connections,
         c.duration,

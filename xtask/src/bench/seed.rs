@@ -212,6 +212,7 @@ impl Tutorial {
         root: &Path,
         tools: &Tools,
         log_dir: &Path,
+        extra: &[(String, String)],
     ) -> Result<Self, String> {
         let [orders_port, users_port, grpc_port, http_port] = free_ports();
         let mut collector = Collector::new(grpc_port, http_port);
@@ -239,6 +240,8 @@ impl Tutorial {
             ] {
                 env.insert(key.to_owned(), value.to_owned());
             }
+            // `--service-env` too: the OTEL_BSP_* settings mean the same to both SDKs.
+            env.extend(extra.iter().cloned());
             let path = logs.join(format!("{service}.log"));
             let log =
                 std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -380,7 +383,7 @@ pub(crate) async fn measure(
     // stack reads.
     let extra = &options.service_env;
     let ours = Stack::start(0, compose, &server, bin_dir, log_dir, extra, None).await?;
-    let theirs = Tutorial::start(compose, &server, root, tools, log_dir).await?;
+    let theirs = Tutorial::start(compose, &server, root, tools, log_dir, extra).await?;
     let per_answer = [
         spans_per_answer(&ours.orders_url, &ours.collector.counts).await?,
         spans_per_answer(&theirs.orders_url, &theirs.collector.counts).await?,
@@ -509,4 +512,80 @@ pub(crate) fn parse_wrk(summary: &Value) -> Result<SeedRun, String> {
         p99_ms: number("p99_us")? as f64 / 1e3,
         ..SeedRun::default()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrk_summary_counts_status_and_socket_errors_and_reads_microseconds() {
+        let summary = serde_json::json!({
+            "requests": 1200, "duration_us": 2_000_000, "connect": 0, "read": 2, "write": 0,
+            "status": 5, "timeout": 1, "p50_us": 1500, "p99_us": 12_250
+        });
+        let run = parse_wrk(&summary).unwrap();
+        assert_eq!(run.per_s, 600.0);
+        assert_eq!(
+            run.answered, 1195,
+            "answers of 400 and above are not answers"
+        );
+        assert_eq!(run.errors, 8);
+        assert_eq!((run.p50_ms, run.p99_ms), (1.5, 12.25));
+        assert!(parse_wrk(&serde_json::json!({"requests": 1})).is_err());
+    }
+
+    fn run(stack: usize, round: usize, per_s: f64, p99_ms: f64, answered: u64) -> SeedRun {
+        SeedRun {
+            stack,
+            round,
+            per_s,
+            answered,
+            p50_ms: p99_ms / 4.0,
+            p99_ms,
+            spans: answered * [7, 13][stack],
+            ..SeedRun::default()
+        }
+    }
+
+    #[test]
+    fn the_table_shows_each_round_and_the_medians_of_the_rounds_ratios() {
+        let comparison = Comparison {
+            runs: vec![
+                run(0, 1, 3000.0, 10.0, 36_000),
+                run(1, 1, 100.0, 200.0, 1200),
+                run(0, 2, 2000.0, 20.0, 24_000),
+                run(1, 2, 100.0, 200.0, 1200),
+                run(0, 3, 2500.0, 12.5, 30_000),
+                run(1, 3, 100.0, 300.0, 1200),
+            ],
+            per_answer: [7, 13],
+            versions: vec![("fastapi".to_owned(), "0.165.0".to_owned())],
+            connections: 32,
+            duration: Duration::from_secs(12),
+        };
+        // Per round: 30x, 20x, 25x; 20, 10, 24.
+        assert_eq!(comparison.throughput_ratio(), 25.0);
+        assert_eq!(comparison.p99_ratio(), 20.0);
+        let table = super::super::report::seed_table(&comparison);
+        assert!(
+            table.starts_with("### Against the tutorial's stack\n"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| ours (Rust) | 2 | 2000 | 5.00 | 20.00 | 0 | 168000 | 168000 | 0 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| req/s | 2500 | 100 | **25.0x** |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| p99 ms | 12.50 | 200.00 | **1/20.0** |"),
+            "{table}"
+        );
+        assert!(table.contains("fastapi 0.165.0"), "{table}");
+        let targets = super::super::report::seed_targets(&comparison);
+        assert!(targets.iter().all(|(_, met, _)| *met), "{targets:?}");
+    }
 }
