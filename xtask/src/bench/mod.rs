@@ -7,6 +7,9 @@
 //! shared machine drifts by +-20% from one minute to the next, and interleaving makes the
 //! drift fall on every variant alike.
 //!
+//! Then, in the same run, our `GET /orders/{id}` at 100% sampling against the tutorial's
+//! stack (`bench/seed-stack/`, FastAPI), closed-loop: see [`seed`].
+//!
 //! A run's CPU time and spans are counted from its start to the start of the same
 //! variant's next run (or the end): spans of a run's last batch arrive up to
 //! `OTEL_BSP_SCHEDULE_DELAY` after it, while the other variants run, and belong to it.
@@ -15,6 +18,7 @@ mod criterion;
 mod instructions;
 mod plot;
 mod report;
+mod seed;
 mod stack;
 mod throughput;
 
@@ -40,7 +44,7 @@ use crate::{
         Collector, Setup, cpu_ticks, free_ports, load_summary, pid, rss_kb, service_env, settle,
         spans_per_answer, spawn_service, start_load,
     },
-    up::{Database, prepare_database, stop, wait_ready},
+    up::{Database, isolated_command, prepare_database, stop, wait_ready},
 };
 
 #[derive(Debug, clap::Args)]
@@ -97,6 +101,23 @@ pub struct Options {
     /// Skip the Criterion benchmark of the telemetry helpers.
     #[arg(long)]
     pub skip_criterion: bool,
+    /// Only the comparison with the tutorial's stack (`bench/seed-stack/`): printed, and
+    /// written to `target/bench/seed-stack.md`; docs/benchmarks.md is left as it is.
+    #[arg(long, conflicts_with_all = ["cpu_only", "instructions", "skip_seed"])]
+    pub seed_only: bool,
+    /// Leave out the comparison with the tutorial's stack (it needs Python and PyPI).
+    #[arg(long)]
+    pub skip_seed: bool,
+    /// How many times each stack's closed-loop run is repeated (interleaved).
+    #[arg(long, default_value_t = 3)]
+    pub seed_rounds: usize,
+    /// How long each closed-loop run lasts.
+    #[arg(long, default_value = "12s", value_parser = humantime::parse_duration)]
+    pub seed_duration: Duration,
+    /// Connections the closed-loop tool keeps busy, each sending its next request when the
+    /// last is answered.
+    #[arg(long, default_value_t = 32)]
+    pub seed_connections: usize,
     /// Build and run debug binaries: quicker to build, but the numbers mean little.
     #[arg(long, conflicts_with = "bin_dir")]
     pub debug: bool,
@@ -192,6 +213,8 @@ pub(crate) struct Results {
     pub(crate) hold: Vec<Run>,
     pub(crate) idle_rss_kb: [[u64; 2]; 3],
     pub(crate) criterion: Vec<(String, f64)>,
+    /// Against the tutorial's stack, unless `--skip-seed`.
+    pub(crate) seed: Option<seed::Comparison>,
 }
 
 fn key_value(text: &str) -> Result<(String, String), String> {
@@ -213,20 +236,31 @@ pub async fn run(options: Options) -> Result<(), String> {
             return Err(format!("{name} must be above 0"));
         }
     }
-    if options.rounds == 0 {
-        return Err("--rounds must be at least 1".to_owned());
+    if options.rounds == 0 || options.seed_rounds == 0 || options.seed_connections == 0 {
+        return Err("--rounds, --seed-rounds and --seed-connections must be at least 1".to_owned());
     }
     for (name, value) in [
         ("--cpu-duration", options.cpu_duration),
         ("--step-duration", options.step_duration),
         ("--hold-duration", options.hold_duration),
         ("--instructions-duration", options.instructions_duration),
+        ("--seed-duration", options.seed_duration),
     ] {
         // `load --duration 0` runs until Ctrl-C: a bench that never ends.
         if value < Duration::from_secs(1) {
             return Err(format!("{name} must be at least 1s"));
         }
     }
+    // Python, the venv and wrk before anything is built or started: a machine without them
+    // fails here, in seconds, with what is missing.
+    let with_seed =
+        options.seed_only || !(options.skip_seed || options.cpu_only || options.instructions);
+    let tools = if with_seed {
+        let root = crate::compose::project_root();
+        Some(seed::Tools::prepare(&root, &crate::up::target_dir(&root)).await?)
+    } else {
+        None
+    };
     let Setup {
         compose,
         root,
@@ -254,8 +288,37 @@ pub async fn run(options: Options) -> Result<(), String> {
         );
         return Ok(());
     }
+    let compare = async |tools: &seed::Tools| {
+        seed::measure(
+            &compose, &database, &root, &bin_dir, &log_dir, tools, &options,
+        )
+        .await
+    };
+    if let (true, Some(tools)) = (options.seed_only, &tools) {
+        let compared = tokio::select! {
+            compared = compare(tools) => compared,
+            _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
+            _ = sigterm.recv() => Err("interrupted".to_owned()),
+        };
+        cluster.destroy();
+        let table = report::seed_report(&compared?);
+        println!("{table}");
+        let path = log_dir.join("seed-stack.md");
+        std::fs::write(&path, &table).map_err(|e| format!("{}: {e}", path.display()))?;
+        println!(
+            "bench: table in {} (docs/benchmarks.md unchanged)",
+            path.display()
+        );
+        return Ok(());
+    }
     let measured = tokio::select! {
-        measured = throughput::measure(&compose, &database, &bin_dir, &log_dir, &options) => measured,
+        measured = async {
+            let mut results = throughput::measure(&compose, &database, &bin_dir, &log_dir, &options).await?;
+            if let Some(tools) = &tools {
+                results.seed = Some(compare(tools).await?);
+            }
+            Ok(results)
+        } => measured,
         _ = tokio::signal::ctrl_c() => Err("interrupted".to_owned()),
         _ = sigterm.recv() => Err("interrupted".to_owned()),
     };

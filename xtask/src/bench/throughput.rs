@@ -167,5 +167,6 @@ pub(super) async fn measure(
         hold: of(|k| matches!(k, Kind::Hold(_))),
         idle_rss_kb,
         criterion: Vec::new(),
+        seed: None,
     })
 }
