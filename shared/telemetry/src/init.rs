@@ -39,6 +39,8 @@ pub enum InitError {
     Subscriber(#[from] tracing_subscriber::util::TryInitError),
     #[error("RUST_LOG: {0}")]
     Filter(#[from] tracing_subscriber::filter::ParseError),
+    #[error("OTLP export thread: {0}")]
+    ExportThread(#[from] std::io::Error),
 }
 
 /// Flushes and shuts the exporter down. Call [`TelemetryGuard::shutdown`] once the server has
@@ -46,19 +48,22 @@ pub enum InitError {
 #[must_use = "dropping the guard without shutdown() may lose the last spans"]
 pub struct TelemetryGuard {
     provider: Option<SdkTracerProvider>,
+    export_runtime: Option<tokio::runtime::Runtime>,
 }
 
 impl TelemetryGuard {
     pub async fn shutdown(mut self) {
         if let Some(provider) = self.provider.take() {
-            // shutdown() blocks until the batch thread has exported; keep it off the async
-            // workers, which the gRPC exporter needs to drive its connection meanwhile.
+            // shutdown() blocks until the batch thread has exported: off the async workers.
             let result = tokio::task::spawn_blocking(move || provider.shutdown()).await;
             match result {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => eprintln!("telemetry shutdown: {e}"),
                 Err(e) => eprintln!("telemetry shutdown task: {e}"),
             }
+        }
+        if let Some(runtime) = self.export_runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }
@@ -68,11 +73,13 @@ impl Drop for TelemetryGuard {
         if let Some(provider) = self.provider.take() {
             let _ = provider.shutdown();
         }
+        if let Some(runtime) = self.export_runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
-/// Installs the global subscriber, tracer provider and propagators. Must run inside the
-/// tokio runtime: the gRPC exporter spawns its connection task on it.
+/// Installs the global subscriber, tracer provider and propagators.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     // With the SDK disabled nothing is traced or propagated, and the default no-op
     // propagator lets the server layer's extraction cost nothing (callgrind: +1.6% on the
@@ -81,8 +88,26 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
         install_propagators();
     }
 
-    let provider = (!config.sdk_disabled)
-        .then(|| otlp_exporter(config).map(|exporter| provider_with(config, exporter)))
+    // The OTLP connection gets a thread of its own. On the service's runtime, an export
+    // waited behind every request in the workers' queues whenever the service was saturated,
+    // and the batch queue overflowed: a fifth of the spans lost under `cargo xtask bench`'s
+    // closed loop of 32 connections (docs/benchmarks.md, "Issue 19").
+    let export_runtime = (!config.sdk_disabled)
+        .then(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .thread_name("otlp-export")
+                .enable_all()
+                .build()
+        })
+        .transpose()?;
+    let provider = export_runtime
+        .as_ref()
+        .map(|runtime| {
+            // The gRPC exporter spawns its connection's tasks on the runtime it is built in.
+            let _entered = runtime.enter();
+            otlp_exporter(config).map(|exporter| provider_with(config, exporter))
+        })
         .transpose()?;
     let tracer = provider
         .as_ref()
@@ -104,7 +129,10 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     if let Some(provider) = &provider {
         global::set_tracer_provider(provider.clone());
     }
-    Ok(TelemetryGuard { provider })
+    Ok(TelemetryGuard {
+        provider,
+        export_runtime,
+    })
 }
 
 /// The OTLP span exporter: gRPC, HTTP protobuf or HTTP JSON, by `OTEL_EXPORTER_OTLP_PROTOCOL`.
