@@ -88,6 +88,11 @@ pub(crate) enum Decision {
     Off,
 }
 
+/// Whether tracing is on at all: false with `OTEL_SDK_DISABLED=true`.
+pub(crate) fn is_on() -> bool {
+    tracing::dispatcher::get_default(|dispatch| dispatch.is::<HeadSampling>())
+}
+
 /// Head sampling's decision for a request whose caller's context is `parent`.
 pub(crate) fn decide(parent: &Context) -> Decision {
     // The sampler is found through the subscriber (`Dispatch::downcast_ref`): no global,

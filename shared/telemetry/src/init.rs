@@ -81,12 +81,8 @@ impl Drop for TelemetryGuard {
 
 /// Installs the global subscriber, tracer provider and propagators.
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
-    // With the SDK disabled nothing is traced or propagated, and the default no-op
-    // propagator lets the server layer's extraction cost nothing (callgrind: +1.6% on the
-    // SDK-disabled baseline with the W3C propagators installed for nobody).
-    if !config.sdk_disabled {
-        install_propagators();
-    }
+    // Even with the SDK disabled: `load` sends the workshop's demo faults as baggage.
+    install_propagators();
 
     // The OTLP connection gets a thread of its own. On the service's runtime, an export
     // waited behind every request in the workers' queues whenever the service was saturated,

@@ -38,6 +38,12 @@ pub struct ErrorDescription {
 /// `axum::middleware::from_fn(telemetry::server::trace_http)`, added with `Router::layer`
 /// so that `MatchedPath` is known (axum applies such layers per route).
 pub async fn trace_http(request: Request, next: Next) -> Response {
+    // OTEL_SDK_DISABLED=true: nothing to trace, and no context to read (callgrind: the
+    // extraction alone was +1.6% on the SDK-disabled baseline).
+    if !head_sampling::is_on() {
+        return next.run(request).await;
+    }
+
     // 1. Extract: the caller's context, from `traceparent`, `tracestate` and `baggage`.
     let parent = global::get_text_map_propagator(|propagator| {
         propagator.extract(&RequestHeaders(request.headers()))
@@ -52,7 +58,6 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
             let response = head_sampling::scope(cx, next.run(request)).await;
             return with_traceresponse(response, traceresponse);
         }
-        // OTEL_SDK_DISABLED=true: nothing to trace or propagate.
         Decision::Off => return next.run(request).await,
     };
 
