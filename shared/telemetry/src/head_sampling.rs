@@ -139,7 +139,8 @@ impl TraceStart {
 ///
 /// Routing here, rather than per-layer filters on one registry, is measured too: each
 /// per-layer filter looks the span up in the registry again on every enter, exit and close,
-/// once per filtered layer (docs/benchmarks.md, "Issue 19").
+/// once per filtered layer; routing took 8.2% off a request's instructions at 100% sampling
+/// and 9.0% at 10% (docs/benchmarks.md, section 8).
 ///
 /// The server layer finds the sampler through the subscriber (`Dispatch::downcast_ref`):
 /// no global, and with `OTEL_SDK_DISABLED=true` there is none, so no request is traced.

@@ -85,9 +85,10 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
     install_propagators();
 
     // The OTLP connection gets a thread of its own. On the service's runtime, an export
-    // waited behind every request in the workers' queues whenever the service was saturated,
-    // and the batch queue overflowed: a fifth of the spans lost under `cargo xtask bench`'s
-    // closed loop of 32 connections (docs/benchmarks.md, "Issue 19").
+    // waited behind every request in the workers' queues whenever the service was
+    // saturated, and the batch queue overflowed: with its own thread, half as many spans
+    // were dropped under `cargo xtask bench`'s closed loop of 32 connections
+    // (docs/benchmarks.md, section 8).
     let export_runtime = (!config.sdk_disabled)
         .then(|| {
             tokio::runtime::Builder::new_multi_thread()
