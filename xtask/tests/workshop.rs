@@ -750,8 +750,13 @@ async fn every_command_of_the_workshop_guide_runs() {
         }
     }
     let dir = runner.cluster_dir.clone();
-    let (status, _) = runner.stop().await;
-    assert!(status.success() && !dir.exists());
+    let (status, printed) = runner.stop().await;
+    assert!(
+        status.success() && !dir.exists(),
+        "the runner stops cleanly ({status}, cluster left: {}):\n{}",
+        dir.exists(),
+        printed.join("\n")
+    );
     assert!(commands_run >= 12, "{commands_run} commands");
     assert_eq!(
         answers_checked,

@@ -146,7 +146,17 @@ impl Cluster {
             .arg(self.data_dir())
             .args(["stop", "-m", "immediate", "-w"])
             .output();
-        let _ = std::fs::remove_dir_all(&self.root);
+        // A server process can still be writing a file (its statistics, its log) for a
+        // moment after pg_ctl returns, and a removal racing it fails with "directory not
+        // empty": try again briefly rather than leave the cluster behind.
+        for _ in 0..20 {
+            match std::fs::remove_dir_all(&self.root) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+                _ => return,
+            }
+        }
     }
 
     pub fn log_tail(&self) -> String {
