@@ -84,23 +84,26 @@ pub(crate) enum Decision {
     Sampled(TraceStart),
     /// No span: the request runs with this context.
     Unsampled(Context),
-    /// No OpenTelemetry layer (`OTEL_SDK_DISABLED=true`): nothing to trace or propagate.
-    Off,
 }
 
-/// Whether tracing is on at all: false with `OTEL_SDK_DISABLED=true`.
-pub(crate) fn is_on() -> bool {
-    tracing::dispatcher::get_default(|dispatch| dispatch.is::<HeadSampling>())
-}
+/// The head sampler of the installed subscriber; none with `OTEL_SDK_DISABLED=true`, when
+/// there is nothing to trace. Found through the subscriber (`Dispatch::downcast_ref`), not a
+/// global: the subscriber is what decides whether spans are built at all.
+pub(crate) struct HeadSampler(Dispatch);
 
-/// Head sampling's decision for a request whose caller's context is `parent`.
-pub(crate) fn decide(parent: &Context) -> Decision {
-    // The sampler is found through the subscriber (`Dispatch::downcast_ref`): no global,
-    // and with the SDK disabled there is none.
-    tracing::dispatcher::get_default(|dispatch| match dispatch.downcast_ref::<HeadSampling>() {
-        Some(sampling) => sampling.decide(parent),
-        None => Decision::Off,
-    })
+impl HeadSampler {
+    pub(crate) fn installed() -> Option<Self> {
+        let dispatch = tracing::dispatcher::get_default(Dispatch::clone);
+        dispatch.is::<HeadSampling>().then_some(Self(dispatch))
+    }
+
+    /// Head sampling's decision for a request whose caller's context is `parent`.
+    pub(crate) fn decide(&self, parent: &Context) -> Decision {
+        self.0
+            .downcast_ref::<HeadSampling>()
+            .expect("checked by `installed`")
+            .decide(parent)
+    }
 }
 
 thread_local! {
@@ -343,6 +346,12 @@ mod tests {
 
     use super::*;
     use crate::config::TelemetryConfig;
+
+    fn decide(parent: &Context) -> Decision {
+        HeadSampler::installed()
+            .expect("the sampling subscriber")
+            .decide(parent)
+    }
 
     fn caller(flags: TraceFlags) -> Context {
         Context::new().with_remote_span_context(SpanContext::new(

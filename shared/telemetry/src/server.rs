@@ -19,7 +19,7 @@ use tracing::{Instrument as _, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
 use crate::{
-    head_sampling::{self, Decision},
+    head_sampling::{self, Decision, HeadSampler},
     propagation::RequestHeaders,
 };
 
@@ -40,9 +40,9 @@ pub struct ErrorDescription {
 pub async fn trace_http(request: Request, next: Next) -> Response {
     // OTEL_SDK_DISABLED=true: nothing to trace, and no context to read (callgrind: the
     // extraction alone was +1.6% on the SDK-disabled baseline).
-    if !head_sampling::is_on() {
+    let Some(sampler) = HeadSampler::installed() else {
         return next.run(request).await;
-    }
+    };
 
     // 1. Extract: the caller's context, from `traceparent`, `tracestate` and `baggage`.
     let parent = global::get_text_map_propagator(|propagator| {
@@ -51,19 +51,18 @@ pub async fn trace_http(request: Request, next: Next) -> Response {
 
     // Head sampling, asked before any span is built: an unsampled request gets no span and
     // runs with its context only (head_sampling.rs says why, with the figure).
-    let start = match head_sampling::decide(&parent) {
+    let start = match sampler.decide(&parent) {
         Decision::Sampled(start) => start,
         Decision::Unsampled(cx) => {
             let traceresponse = traceresponse(&cx);
             let response = head_sampling::scope(cx, next.run(request)).await;
             return with_traceresponse(response, traceresponse);
         }
-        Decision::Off => return next.run(request).await,
     };
 
     // 2. The span, 3. its parent: the caller's span (none when the trace starts here).
     let span = server_span(&request);
-    // Only fails when no OpenTelemetry layer is installed, which `Decision::Off` ruled out.
+    // Only fails when no OpenTelemetry layer is installed, which `HeadSampler::installed` ruled out.
     let _ = span.set_parent(parent);
     let cx = start.context_of(&span);
     let traceresponse = traceresponse(&cx);

@@ -368,7 +368,6 @@ fn received(collector: &Collector) -> u64 {
     collector.counts.lock().expect("counts").total
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) async fn measure(
     compose: &Compose,
     database: &Database,
