@@ -174,29 +174,28 @@ impl Collector {
         }
     }
 
-    /// Retries a few times: the previous incarnation's ports may take a moment.
+    /// Listens on the collector's ports: those of its previous incarnation, if any, which
+    /// `stop` left free (and which stay leased to this process: ports.rs).
     pub(crate) async fn start(&mut self) -> Result<(), String> {
-        let mut last_error = String::new();
-        for _ in 0..20 {
-            match Receiver::streaming(self.grpc, self.http).await {
-                Ok((receiver, mut batches)) => {
-                    let counts = self.counts.clone();
-                    let drain = tokio::spawn(async move {
-                        while let Some(spans) = batches.recv().await {
-                            counts.lock().expect("counts").add(&spans);
-                        }
-                    });
-                    self.running = Some((receiver, drain));
-                    return Ok(());
-                }
-                Err(e) => last_error = e.to_string(),
+        let (receiver, mut batches) =
+            Receiver::streaming(self.grpc, self.http)
+                .await
+                .map_err(|e| {
+                    format!(
+                        "OTLP receiver on {} / {}: {e}\n{}",
+                        self.grpc,
+                        self.http,
+                        ports::holders(&[self.grpc.port(), self.http.port()])
+                    )
+                })?;
+        let counts = self.counts.clone();
+        let drain = tokio::spawn(async move {
+            while let Some(spans) = batches.recv().await {
+                counts.lock().expect("counts").add(&spans);
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-        Err(format!(
-            "OTLP receiver on {} / {}: {last_error}",
-            self.grpc, self.http
-        ))
+        });
+        self.running = Some((receiver, drain));
+        Ok(())
     }
 
     pub(crate) async fn stop(&mut self) {
@@ -263,7 +262,7 @@ pub(crate) fn secs(d: Duration) -> f64 {
 }
 
 /// The tests' port picker: ports below the ephemeral range, free a moment ago.
-pub(crate) use local_jaeger::free_ports;
+pub(crate) use ports::free_ports;
 
 /// User plus system CPU time of a process and all its threads, in clock ticks
 /// (`sysconf(_SC_CLK_TCK)`, 100 per second on Linux); `None` once the process is gone.

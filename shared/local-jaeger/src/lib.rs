@@ -17,7 +17,6 @@ pub mod query;
 
 use std::{
     collections::BTreeMap,
-    net::TcpListener,
     path::{Path, PathBuf},
     process::Stdio,
     time::Duration,
@@ -25,6 +24,7 @@ use std::{
 
 use tokio::process::{Child, Command};
 
+use ports::free_ports;
 pub use query::{Query, Span, Trace};
 
 /// How to install the binary, for every message that says it is missing.
@@ -150,55 +150,6 @@ impl Ports {
     }
 }
 
-/// `N` distinct ports that were free a moment ago: all are held until all are chosen, so
-/// two calls cannot hand out the same one.
-///
-/// They are drawn below the kernel's ephemeral range, not with a bind to port 0: a test
-/// that stops a collector and starts it again on the same port (or has a service listen
-/// on one it picked) must find it still free, and within the ephemeral range any outgoing
-/// connection, or another test's bind to port 0, may take it meanwhile (seen in CI:
-/// `AddrInUse` restarting a receiver under a full parallel run).
-pub fn free_ports<const N: usize>() -> [u16; N] {
-    let (low, high) = unassigned_range();
-    let mut listeners: Vec<TcpListener> = Vec::with_capacity(N);
-    let mut draw = random_numbers();
-    for _ in 0..10_000 {
-        if listeners.len() == N {
-            break;
-        }
-        let port = low + (draw() % u64::from(high - low)) as u16;
-        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
-            listeners.push(listener);
-        }
-    }
-    assert_eq!(listeners.len(), N, "no {N} free ports in {low}..{high}");
-    std::array::from_fn(|i| listeners[i].local_addr().expect("local addr").port())
-}
-
-/// Ports neither the ephemeral range (Linux: `ip_local_port_range`, 32768-60999 by
-/// default) nor the well-known services below 10000 use.
-fn unassigned_range() -> (u16, u16) {
-    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
-        .unwrap_or(32768);
-    (10_000, ephemeral_start.max(20_000))
-}
-
-/// A stream of random numbers from std's randomly keyed hasher: a few ports do not need a
-/// random-number crate.
-fn random_numbers() -> impl FnMut() -> u64 {
-    use std::hash::{BuildHasher as _, Hasher as _};
-    let state = std::collections::hash_map::RandomState::new();
-    let mut counter = 0u64;
-    move || {
-        counter += 1;
-        let mut hasher = state.build_hasher();
-        hasher.write_u64(counter);
-        hasher.finish()
-    }
-}
-
 const OTLP_GRPC: &str = "receivers::otlp::protocols::grpc::endpoint";
 const OTLP_HTTP: &str = "receivers::otlp::protocols::http::endpoint";
 const QUERY_HTTP: &str = "extensions::jaeger_query::http::endpoint";
@@ -269,26 +220,9 @@ pub struct Jaeger {
 
 impl Jaeger {
     /// Starts `binary` with `config`, its log (stdout and stderr) in `log`, and waits until
-    /// its health check says it is ready (at most 60 s). A port picked free for an internal
-    /// listener can be taken by another process before Jaeger binds it (it opens some
-    /// fifteen): then Jaeger is started again with other internal ports, twice at most. The
-    /// published `ports` stay as asked.
+    /// its health check says it is ready (at most 60 s). Its internal listeners get ports
+    /// leased to this process (the ports crate); the published `ports` are the caller's.
     pub async fn start(
-        binary: &Path,
-        config: &Config,
-        ports: Ports,
-        log: &Path,
-    ) -> Result<Self, String> {
-        let mut attempt = 1;
-        loop {
-            match Self::start_once(binary, config, ports.clone(), log).await {
-                Err(e) if attempt < 3 && e.contains("address already in use") => attempt += 1,
-                started => return started,
-            }
-        }
-    }
-
-    async fn start_once(
         binary: &Path,
         config: &Config,
         ports: Ports,
@@ -296,7 +230,7 @@ impl Jaeger {
     ) -> Result<Self, String> {
         let version = version(binary)?;
         let endpoints = endpoints(&config.files)?;
-        // All held at once while picked, so no two internal listeners get the same port.
+        // Distinct, and never one this process handed out before (the ports crate).
         let published = [ports.otlp_grpc, ports.otlp_http, ports.query_http];
         let mut internal = free_ports::<32>()
             .into_iter()
@@ -358,10 +292,12 @@ impl Jaeger {
                 return Ok(());
             }
             if let Ok(Some(status)) = self.child.try_wait() {
+                let tail = tail(&self.log);
+                let ports: Vec<u16> = self.listeners.values().copied().collect();
                 return Err(format!(
-                    "jaeger exited during start-up ({status}); its log: {}\n{}",
+                    "jaeger exited during start-up ({status}); its log: {}\n{tail}{}",
                     self.log.display(),
-                    tail(&self.log)
+                    ports::holders_if_in_use(&tail, &ports)
                 ));
             }
             if tokio::time::Instant::now() > deadline {

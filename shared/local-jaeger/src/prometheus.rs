@@ -144,10 +144,11 @@ impl Prometheus {
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 let log = self.dir.join("prometheus.log");
+                let tail = crate::tail(&log);
                 return Err(format!(
-                    "prometheus exited during start-up ({status}); its log: {}\n{}",
+                    "prometheus exited during start-up ({status}); its log: {}\n{tail}{}",
                     log.display(),
-                    crate::tail(&log)
+                    ports::holders_if_in_use(&tail, &[self.port])
                 ));
             }
             if tokio::time::Instant::now() > deadline {

@@ -74,10 +74,16 @@ impl Receiver {
         Self::start_on(any, any).await
     }
 
+    /// Listens on the given addresses (a restart: the ports of one that was shut down);
+    /// a bind that fails says who holds the port.
     pub async fn start_on(grpc: SocketAddr, http: SocketAddr) -> Self {
-        Self::start_inner(grpc, http, Shared::default())
-            .await
-            .expect("bind the OTLP ports")
+        match Self::start_inner(grpc, http, Shared::default()).await {
+            Ok(receiver) => receiver,
+            Err(e) => panic!(
+                "bind the OTLP ports {grpc} and {http}: {e}\n{}",
+                ports::holders(&[grpc.port(), http.port()])
+            ),
+        }
     }
 
     /// Listens on the given addresses and hands every export's spans to the returned
@@ -100,8 +106,8 @@ impl Receiver {
         shared: Shared,
     ) -> std::io::Result<Self> {
         let shared = Arc::new(shared);
-        let grpc_listener = TcpListener::bind(grpc).await?;
-        let http_listener = TcpListener::bind(http).await?;
+        let grpc_listener = bind(grpc).await?;
+        let http_listener = bind(http).await?;
         let grpc_addr = grpc_listener.local_addr()?;
         let http_addr = http_listener.local_addr()?;
 
@@ -233,7 +239,8 @@ impl Receiver {
     }
 
     /// Stops listening and closes every connection, as a collector that goes away would;
-    /// its ports can be bound again at once.
+    /// its ports can be bound again once this returns, which is checked here: a listener
+    /// that outlived its receiver would fail the restart later, far from its cause.
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         for mut task in self.tasks.drain(..) {
@@ -244,6 +251,17 @@ impl Receiver {
             {
                 task.abort();
                 let _ = task.await;
+            }
+        }
+        for addr in [self.grpc_addr, self.http_addr] {
+            let deadline = tokio::time::Instant::now() + FORK_WINDOW;
+            while !ports::is_free(addr.port()) {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{addr} still listens after the receiver stopped:\n{}",
+                    ports::holders(&[addr.port()])
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
     }
@@ -309,6 +327,29 @@ async fn http_export(
         response.encode_to_vec(),
     )
         .into_response()
+}
+
+/// How long a listener we closed may still listen: a child process that another thread
+/// forked while it was open holds a copy until it calls `exec` (ports.rs).
+const FORK_WINDOW: Duration = Duration::from_secs(2);
+
+/// Binds `addr`, waiting out [`FORK_WINDOW`] for a listener of ours that a restart closed
+/// a moment ago; the error names the address.
+async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let deadline = tokio::time::Instant::now() + FORK_WINDOW;
+    loop {
+        match TcpListener::bind(addr).await {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            result => {
+                return result.map_err(|e| std::io::Error::new(e.kind(), format!("{addr}: {e}")));
+            }
+        }
+    }
 }
 
 /// How many distinct parent span ids the spans name that are not among them.

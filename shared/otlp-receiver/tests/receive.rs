@@ -152,3 +152,55 @@ async fn a_trace_is_returned_only_once_no_span_waits_for_its_parent() {
         .unwrap();
     assert_eq!(spans.len(), 3);
 }
+
+fn local(port: u16) -> std::net::SocketAddr {
+    std::net::SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// A collector restart: the exporter's connection is open (and, on gRPC, idle) when the
+/// receiver stops; the next one binds the same ports at once and the client's next export,
+/// on a new connection, reaches it.
+#[tokio::test]
+async fn a_receiver_restarts_on_its_ports_at_once_with_a_client_connected() {
+    let [grpc, http] = ports::free_ports();
+    let first = Receiver::start_on(local(grpc), local(http)).await;
+    let mut client = TraceServiceClient::connect(first.grpc_endpoint())
+        .await
+        .unwrap();
+    client.export(request("before")).await.unwrap();
+    first.shutdown().await;
+    assert!(
+        client.export(request("while-down")).await.is_err(),
+        "nothing listens while the collector is down"
+    );
+
+    let second = Receiver::start_on(local(grpc), local(http)).await;
+    let mut client = TraceServiceClient::connect(second.grpc_endpoint())
+        .await
+        .unwrap();
+    client.export(request("after")).await.unwrap();
+    let spans = second
+        .wait_for(|s| !s.is_empty(), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].name, "after");
+}
+
+/// A port somebody else holds: the panic says who (this test process, by pid).
+#[tokio::test]
+async fn a_taken_port_fails_the_start_naming_who_holds_it() {
+    let [grpc, http] = ports::free_ports();
+    let _squatter = std::net::TcpListener::bind(local(http)).unwrap();
+    let start = tokio::spawn(Receiver::start_on(local(grpc), local(http)));
+    let Err(failed) = start.await else {
+        panic!("the receiver started on a taken port");
+    };
+    let panic = failed.into_panic();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("Address already in use"), "{message}");
+    assert!(
+        message.contains(&format!("pid={}", std::process::id())),
+        "names the holder: {message}"
+    );
+}

@@ -8,7 +8,6 @@
 
 use std::{
     ffi::OsStr,
-    net::TcpListener,
     os::unix::process::CommandExt as _,
     path::{Path, PathBuf},
     process::Command,
@@ -70,7 +69,7 @@ impl Cluster {
         for _ in 0..attempts {
             cluster.port = match port {
                 Some(port) => port,
-                None => free_port()?,
+                None => ports::free_port(),
             };
             match cluster.start() {
                 Ok(()) => return Ok(cluster),
@@ -113,11 +112,12 @@ impl Cluster {
         if output.status.success() {
             Ok(())
         } else {
+            let log = self.log_tail();
             Err(format!(
-                "pg_ctl start on port {}: {}\n{}",
+                "pg_ctl start on port {}: {}\n{log}{}",
                 self.port,
                 String::from_utf8_lossy(&output.stderr),
-                self.log_tail()
+                ports::holders_if_in_use(&log, &[self.port])
             ))
         }
     }
@@ -225,11 +225,4 @@ pub fn find_bin_dir() -> Option<PathBuf> {
         versions.sort();
         versions.pop().map(|(_, bin)| bin)
     })
-}
-
-fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("find a free port: {e}"))
 }

@@ -38,7 +38,7 @@ pub fn prometheus_binary() -> PathBuf {
 
 /// Jaeger and the Prometheus its Monitor tab reads, as compose runs them, on free ports.
 pub async fn monitored_jaeger() -> (Jaeger, Prometheus) {
-    let [port] = local_jaeger::free_ports();
+    let [port] = ports::free_ports();
     let config = Config::project().with_host("prometheus:9090", &format!("127.0.0.1:{port}"));
     let jaeger = start_jaeger(&config, Ports::free()).await;
     let prometheus = start_prometheus(&jaeger, port).await;

@@ -21,13 +21,9 @@ pub use otlp_receiver::Receiver;
 pub use postgres::{Postgres, postgres};
 pub use process::{ServiceProcess, binary, run_to_exit, spawn_service};
 
-/// Ports that were free a moment ago (the same picker Jaeger's listeners get).
-pub use local_jaeger::free_ports;
-
-/// A port that was free a moment ago, for "nothing listens here" tests.
-pub fn free_port() -> u16 {
-    free_ports::<1>()[0]
-}
+/// Ports free when drawn and leased to the test process (the picker Jaeger's listeners
+/// get too); also for "nothing listens here" tests, where no other test may start a server.
+pub use ports::{free_port, free_ports};
 
 /// The one span of `service` named `name` among `spans`; fails the test, listing what
 /// arrived, when there is none or more than one.

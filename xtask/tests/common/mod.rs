@@ -37,22 +37,13 @@ pub struct Runner {
 }
 
 impl Runner {
-    /// `env` is added to the runner's environment; `args` to `up`. Ports are picked free a
-    /// moment before the runner binds them, and another process (the runner's own Jaeger,
-    /// which picks its internal ports) may take one meanwhile: such a start is tried again
-    /// on new ports, any other failure fails the test.
+    /// `env` is added to the runner's environment; `args` to `up`, on ports leased to this
+    /// test process (ports.rs). A runner that stops before it is ready fails the test with
+    /// what it printed, and who held its ports when one was taken.
     pub async fn start(env: &[(&str, String)], args: &[&str]) -> Self {
-        let mut seen = Vec::new();
-        for _ in 0..3 {
-            match Self::try_start(env, args).await {
-                Ok(runner) => return runner,
-                Err(lines) if lines.iter().any(|l| l.contains("Address already in use")) => {
-                    seen = lines;
-                }
-                Err(lines) => panic!("runner stopped before ready: {lines:#?}"),
-            }
-        }
-        panic!("runner stopped before ready, a port taken three times: {seen:#?}");
+        Self::try_start(env, args)
+            .await
+            .unwrap_or_else(|lines| panic!("runner stopped before ready: {lines:#?}"))
     }
 
     async fn try_start(env: &[(&str, String)], args: &[&str]) -> Result<Self, Vec<String>> {
@@ -103,6 +94,17 @@ impl Runner {
         if !ready {
             // The runner stopped what it had started before exiting.
             let _ = child.wait().await;
+            seen.push(ports::holders_if_in_use(
+                &seen.join("\n"),
+                &[
+                    orders_port,
+                    users_port,
+                    worker_port,
+                    otlp_port,
+                    jaeger_port,
+                    prometheus_port,
+                ],
+            ));
             return Err(seen);
         }
         let cluster_dir = seen
