@@ -1,8 +1,7 @@
 use std::time::Duration;
 
 use env_config::{ConfigError, on_off, optional, parsed};
-use service_kit::{CommonConfig, ServiceConfig};
-use telemetry::TelemetryConfig;
+use service_kit::CommonConfig;
 use url::Url;
 
 /// The variables orders reads beyond [`service_kit::config::ENV_VARS`] and the telemetry ones.
@@ -53,11 +52,5 @@ impl Config {
             users_timeout: Duration::from_millis(timeout_ms),
             propagation: on_off("PROPAGATION", true)?,
         })
-    }
-}
-
-impl ServiceConfig for Config {
-    fn telemetry(&self) -> &TelemetryConfig {
-        &self.common.telemetry
     }
 }

@@ -53,12 +53,11 @@ async fn wait_for_count(receiver: &Receiver, count: usize, stack: &Stack) {
     }
 }
 
-fn lines_with(logs: &[String], text: &str) -> usize {
-    logs.iter().filter(|line| line.contains(text)).count()
-}
-
+/// No collector when the services start: the exporter's retry (telemetry's `RETRY`) keeps
+/// each failed batch and tries again with backoff, so a collector that comes up within it
+/// gets every span, once.
 #[tokio::test]
-async fn a_collector_down_at_start_gets_the_held_spans_once_it_is_up() {
+async fn a_collector_down_at_start_gets_every_span_once_it_is_up() {
     let [grpc, http] = free_ports::<2>();
     let mut stack = stack_exporting_to(grpc).await;
 
@@ -68,40 +67,13 @@ async fn a_collector_down_at_start_gets_the_held_spans_once_it_is_up() {
 
     let receiver = Receiver::start_on(local(grpc), local(http)).await;
     wait_for_count(&receiver, 20 * SPANS_PER_ORDER, &stack).await;
-    // The receiver has the spans before the exporter has its answer: a SIGTERM right now
-    // could end a service before it logs that it recovered.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while [stack.orders.logs(), stack.users.logs()]
-        .iter()
-        .any(|logs| lines_with(logs, "OTLP export recovered") == 0)
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let statuses = stack.shutdown().await;
     assert!(statuses.iter().all(|s| s.success()), "{statuses:?}");
     assert_eq!(
         receiver.span_count(),
         20 * SPANS_PER_ORDER,
-        "every span held through the outage, none twice"
+        "every span retried through the outage, none twice"
     );
-
-    for logs in [stack.orders.logs(), stack.users.logs()] {
-        // Many failed exports, one warning: the report is rate-limited, not per batch.
-        let warnings = lines_with(&logs, "OTLP export failing");
-        assert!(
-            (1..=2).contains(&warnings),
-            "{warnings} warnings:\n{}",
-            logs.join("\n")
-        );
-        assert_eq!(
-            lines_with(&logs, "OTLP export recovered"),
-            1,
-            "{}",
-            logs.join("\n")
-        );
-        assert_eq!(lines_with(&logs, "ExportError"), 0, "no SDK line per batch");
-    }
 }
 
 #[tokio::test]

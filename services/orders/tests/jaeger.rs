@@ -453,7 +453,7 @@ async fn spans_held_while_jaeger_restarts_reach_the_new_jaeger() {
 
     let mut stack = stack;
     stack.collector.stop().await;
-    // Requests while Jaeger is away: answered as usual, their spans held by the services.
+    // Requests while Jaeger is away: answered as usual, their spans queued by the services.
     let mut during = Vec::new();
     for id in 1..=20 {
         let answer = get(
@@ -465,24 +465,9 @@ async fn spans_held_while_jaeger_restarts_reach_the_new_jaeger() {
         assert_eq!(answer.status, 200, "answered while Jaeger is down");
         during.push(answer.trace_id());
     }
-    // Jaeger comes back once the services have seen their exports fail (exercise 9's
-    // warning), so the spans above are held ones, not ones still in their first batch.
-    testkit::eventually(
-        Duration::from_secs(30),
-        || async {
-            let logs = stack.orders.logs();
-            logs.iter()
-                .any(|line| line.contains("OTLP export failing"))
-                .then_some(())
-        },
-        || {
-            format!(
-                "orders logged no failing export:\n{}",
-                stack.orders.logs().join("\n")
-            )
-        },
-    )
-    .await;
+    // Jaeger comes back after a few exports have failed (the test stack exports every
+    // 50 ms): the spans above reach it through the exporter's retry (telemetry's `RETRY`).
+    tokio::time::sleep(Duration::from_secs(2)).await;
     stack.collector = testkit::start_jaeger(&Config::project(), ports).await;
     let jaeger = stack.jaeger();
     for trace_id in &during {

@@ -160,7 +160,7 @@ async fn a_tracestate_is_passed_on_whole_or_not_at_all() {
 
 /// What the spans cannot show, read on the wire between orders and users: keys that the
 /// Level 2 grammar allows and opentelemetry's `TraceState` cannot hold, and the `random`
-/// flag of an unsampled request, which has no span at all.
+/// flag of an unsampled request, whose spans are not recorded.
 #[tokio::test]
 async fn level_2_keys_and_the_random_flag_reach_users_on_the_wire() {
     let stack = Stack::start().await;
@@ -194,11 +194,23 @@ async fn level_2_keys_and_the_random_flag_reach_users_on_the_wire() {
     );
     let sent = tap.header_values("traceparent");
     assert_eq!(sent.len(), 2, "one call to users per request: {sent:?}");
+    // The parent users sees is orders' client span: unrecorded, but with an id of its own.
+    let (trace_id, rest) = sent[1]
+        .strip_prefix("00-")
+        .and_then(|rest| rest.split_once('-'))
+        .expect("a version 00 traceparent");
+    let (client_span_id, flags) = rest.split_once('-').expect("span id and flags");
     assert_eq!(
-        sent[1],
-        format!("00-0af7651916cd43dd8448eb211c80319c-{}-02", trace.span_id),
-        "users is called under orders' unsampled context, random flag kept"
+        (trace_id, flags),
+        ("0af7651916cd43dd8448eb211c80319c", "02"),
+        "users is called in orders' unsampled trace, random flag kept: {sent:?}"
     );
+    assert_eq!(client_span_id.len(), 16, "{sent:?}");
+    assert_ne!(
+        client_span_id, trace.span_id,
+        "a span of its own, under the server span"
+    );
+    assert_ne!(client_span_id, "b7ad6b7169203331", "not the caller's span");
     assert!(
         tap.header_values("tracestate").len() == 1,
         "no tracestate was sent with the second request"
@@ -343,11 +355,11 @@ async fn an_unsampled_request_stays_unsampled_in_users_and_a_sampled_one_is_whol
     );
 }
 
-/// Orders decides each new trace before building any span (head_sampling.rs in telemetry): an
-/// unsampled request gets no span at all, yet its context still reaches users, which would
-/// sample any trace it starts itself. The decision is the sampler's on the trace id the
-/// trace ends up with, and it is made once: deciding again on another id would keep only a
-/// quarter of the traces at a ratio of one half.
+/// The SDK's sampler decides each new trace when its first span, orders' server span,
+/// starts: an unsampled request records no span, yet its context still reaches users, which
+/// would sample any trace it starts itself. The decision is the sampler's on the trace id
+/// the trace ends up with, and it is made once: deciding again on another id would keep
+/// only a quarter of the traces at a ratio of one half.
 #[tokio::test]
 async fn a_new_trace_is_sampled_once_by_ratio_on_its_own_trace_id() {
     use opentelemetry::trace::{SpanKind, TraceId};

@@ -1,6 +1,5 @@
 use env_config::ConfigError;
-use service_kit::{CommonConfig, ServiceConfig};
-use telemetry::TelemetryConfig;
+use service_kit::CommonConfig;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -12,11 +11,5 @@ impl Config {
         Ok(Self {
             common: CommonConfig::from_env("users", env!("CARGO_PKG_VERSION"), "0.0.0.0:8081")?,
         })
-    }
-}
-
-impl ServiceConfig for Config {
-    fn telemetry(&self) -> &TelemetryConfig {
-        &self.common.telemetry
     }
 }

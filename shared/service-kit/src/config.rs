@@ -86,8 +86,3 @@ impl CommonConfig {
         }
     }
 }
-
-/// Lets `service_kit::main` reach the telemetry settings of any service's config.
-pub trait ServiceConfig {
-    fn telemetry(&self) -> &TelemetryConfig;
-}

@@ -1,11 +1,11 @@
-//! Serving with graceful shutdown, and the skeleton every service's `main` shares.
+//! Serving with graceful shutdown, and the exit codes of every service's `main`.
 
 use std::{future::Future, net::SocketAddr, process::ExitCode};
 
 use axum::Router;
 use tokio::net::TcpListener;
 
-use crate::{StartupError, config::ServiceConfig};
+use crate::StartupError;
 
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
 pub async fn serve(
@@ -47,41 +47,21 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received");
 }
 
-/// The body of every service's `main`: read the config (a bad setting is one line on stderr
-/// and exit code 2), set up telemetry, run until a shutdown signal, flush every span.
-pub async fn main<C, F, Fut>(
-    read_config: impl FnOnce() -> Result<C, env_config::ConfigError>,
-    run: F,
-) -> ExitCode
-where
-    C: ServiceConfig,
-    F: FnOnce(C, std::pin::Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
-    Fut: Future<Output = Result<(), StartupError>>,
-{
-    let config = match read_config() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("{error}");
-            return ExitCode::from(2);
-        }
-    };
-    let telemetry = match telemetry::init(config.telemetry()) {
-        Ok(guard) => guard,
-        Err(error) => {
-            eprintln!("telemetry: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = run(config, Box::pin(shutdown_signal())).await;
-    if let Err(error) = &result {
-        tracing::error!(error = %error, "service stopped");
-    }
-    telemetry.shutdown().await;
-    match result {
+/// The process's exit for what `run` returned: success, or the error on stderr and code 1.
+/// (A bad setting exits earlier, with code 2: see each `main.rs`.)
+pub fn exit_code(served: Result<(), StartupError>) -> ExitCode {
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{error}");
             ExitCode::FAILURE
         }
     }
+}
+
+/// A setting that cannot be used (or telemetry that cannot start): the reason on stderr,
+/// exit code 2.
+pub fn bad_setting(error: impl std::fmt::Display) -> ExitCode {
+    eprintln!("{error}");
+    ExitCode::from(2)
 }

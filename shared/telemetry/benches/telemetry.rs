@@ -37,7 +37,6 @@ use axum::{
     routing::get,
 };
 use criterion::{Criterion, criterion_group, criterion_main};
-use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use sqlx::postgres::PgConnectOptions;
 use telemetry::{
@@ -65,6 +64,30 @@ fn config() -> TelemetryConfig {
     TelemetryConfig::defaults("bench")
 }
 
+/// An exporter that counts the spans and drops them: no collector, so what is measured is
+/// the pipeline a service runs up to the wire.
+#[derive(Debug, Default)]
+struct CountingExporter(Arc<AtomicUsize>);
+
+impl opentelemetry_sdk::trace::SpanExporter for CountingExporter {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.fetch_add(batch.len(), Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Where the batch processor runs its task, as in a service (init.rs).
+static RUNTIME: std::sync::LazyLock<Runtime> = std::sync::LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime builds")
+});
+
 /// The service's subscriber and provider, not installed until [`Telemetry::install`].
 struct Telemetry {
     provider: SdkTracerProvider,
@@ -74,17 +97,16 @@ struct Telemetry {
 
 impl Telemetry {
     fn new() -> Self {
-        telemetry::install_propagators();
+        opentelemetry::global::set_text_map_propagator(telemetry::propagator());
         let config = config();
         // Counted, so the set-up can check that the sampled variants really export and the
         // unsampled one does not: a misconfigured bench would report the cheap path as the
         // expensive one.
-        let exporter = telemetry::CountingExporter::default();
+        let exporter = CountingExporter::default();
         let exported = Arc::clone(&exporter.0);
-        let provider = telemetry::provider_with(&config, exporter);
-        let tracer = provider.tracer(config.service_name.clone());
+        let provider = RUNTIME.block_on(async { telemetry::provider(&config, exporter) });
         // Log lines are formatted as in a service, then thrown away.
-        let subscriber = telemetry::subscriber(&config, Some(tracer), std::io::sink, false)
+        let subscriber = telemetry::subscriber(&config, Some(&provider), std::io::sink, false)
             .expect("the default log filter parses");
         Self {
             provider,

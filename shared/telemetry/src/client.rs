@@ -1,9 +1,8 @@
 //! The traced HTTP client: reqwest-middleware with reqwest-retry, then reqwest-tracing,
-//! which creates a client span per try and injects `traceparent`/`baggage` through the
-//! global propagator (inside an unsampled request, which has no spans, the request's own
-//! context is injected instead: head_sampling.rs). Retries sit outside the tracing middleware on
-//! purpose: every try is its own span in Jaeger, with `http.request.resend_count` from the
-//! second on.
+//! which creates a client span per try and injects its context (`traceparent`,
+//! `tracestate`, `baggage`) through the global propagator. Retries sit outside the tracing
+//! middleware on purpose: every try is its own span in Jaeger, with
+//! `http.request.resend_count` from the second on.
 
 use std::time::Duration;
 
@@ -41,31 +40,7 @@ pub fn http_client() -> ClientWithMiddleware {
             TransientFailures,
         ))
         .with(TracingMiddleware::<ClientSpanBackend>::new())
-        .with(InjectUnsampled)
         .build()
-}
-
-/// The traced client's last middleware: a call made inside an unsampled request has no
-/// client span for reqwest-tracing to inject, so the request's own context is sent.
-struct InjectUnsampled;
-
-#[async_trait::async_trait]
-impl reqwest_middleware::Middleware for InjectUnsampled {
-    async fn handle(
-        &self,
-        mut request: reqwest::Request,
-        extensions: &mut http::Extensions,
-        next: reqwest_middleware::Next<'_>,
-    ) -> reqwest_middleware::Result<reqwest::Response> {
-        if extensions
-            .get::<reqwest_tracing::DisableOtelPropagation>()
-            .is_none()
-            && let Some(cx) = crate::head_sampling::unsampled()
-        {
-            inject(&cx, request.headers_mut());
-        }
-        next.run(request, extensions).await
-    }
 }
 
 /// What is worth a second try: no connection at all (nothing reached the server), or an

@@ -97,8 +97,8 @@ pub struct TelemetryConfig {
 }
 
 /// The batch processor's settings (`OTEL_BSP_*`). The SDK reads them too, but takes 0 for a
-/// queue size and ignores a typo silently; these are the values it is given (init.rs). The
-/// exporter needs the sizes too, to bound what it keeps through a collector outage.
+/// queue size (and then drops every span) and ignores a typo silently; these are the values
+/// it is given (init.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BatchConfig {
     pub max_queue_size: usize,

@@ -1,34 +1,53 @@
-//! One call per binary: logs, the OTLP pipeline and the W3C propagators.
+//! One call per binary sets up tracing: the textbook OpenTelemetry pipeline, in the order
+//! the OpenTelemetry and tracing-opentelemetry docs build it.
 //!
-//! The pipeline is the textbook one, built in this order below: the OTLP exporter
-//! ([`otlp_exporter`]), the batch processor and the tracer provider ([`provider_with`]),
-//! tracing-opentelemetry's layer beside the log layer ([`subscriber`]). Two measured
-//! additions wrap it, each in its own module: the exporter is held through collector
-//! outages (export.rs), and the finished subscriber is wrapped last in head sampling
-//! (head_sampling.rs).
+//! 1. **The exporter** (opentelemetry-otlp): sends finished spans over OTLP, gRPC or HTTP.
+//!    A failed export is tried again with backoff ([`RETRY`]), the crate's own retry.
+//! 2. **The batch span processor** (the SDK's): queues finished spans and hands them to
+//!    the exporter in batches, off the request path. Its sizes come from `OTEL_BSP_*`.
+//! 3. **The tracer provider**: the processor, the resource (which service this is) and the
+//!    sampler, the SDK's own, which reads `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
+//! 4. **The global propagator**: how a context is written into and read from headers
+//!    (W3C `traceparent`/`tracestate` and `baggage`).
+//! 5. **The tracing subscriber**: tracing-subscriber's registry with two layers, the log
+//!    lines (filtered by `RUST_LOG`) and tracing-opentelemetry's layer, which turns
+//!    `tracing` spans into OpenTelemetry spans for the provider.
+//!
+//! At exit, [`TelemetryGuard::shutdown`] flushes what the processor still holds.
 
-use std::io::IsTerminal as _;
+use std::{io::IsTerminal as _, time::Duration};
 
 use opentelemetry::{
-    KeyValue, global, propagation::TextMapCompositePropagator, trace::TracerProvider,
+    KeyValue, global, propagation::TextMapCompositePropagator, trace::TracerProvider as _,
 };
 use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
 use opentelemetry_sdk::{
-    Resource,
-    trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider},
+    Resource, runtime,
+    trace::{
+        BatchConfigBuilder, Sampler, SdkTracerProvider,
+        span_processor_with_async_runtime::BatchSpanProcessor,
+    },
 };
-use tracing::level_filters::LevelFilter;
 use tracing_subscriber::{
-    EnvFilter, filter::Targets, fmt::MakeWriter, layer::SubscriberExt as _,
+    EnvFilter, Layer as _, filter::Targets, fmt::MakeWriter, layer::SubscriberExt as _,
     util::SubscriberInitExt as _,
 };
 
 use crate::{
     baggage::W3cBaggage,
     config::{Protocol, SamplerConfig, TelemetryConfig},
-    export::HoldingExporter,
-    head_sampling::{HeadSampling, RequestIds},
     propagation::W3cTraceContext,
+};
+
+/// How a failed export is tried again (opentelemetry-otlp's `RetryPolicy`): after 0.5 s,
+/// then twice as long each time up to 8 s, seven times, about 30 s in all. Together with
+/// the batch queue, this is how long a collector may be away with no span lost
+/// (docs/workshop.md, exercise 9, has the figure and its test).
+pub const RETRY: opentelemetry_otlp::RetryPolicy = opentelemetry_otlp::RetryPolicy {
+    max_retries: 7,
+    initial_delay_ms: 500,
+    max_delay_ms: 8_000,
+    jitter_ms: 100,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -39,149 +58,57 @@ pub enum InitError {
     Subscriber(#[from] tracing_subscriber::util::TryInitError),
     #[error("RUST_LOG: {0}")]
     Filter(#[from] tracing_subscriber::filter::ParseError),
-    #[error("OTLP export thread: {0}")]
-    ExportThread(#[from] std::io::Error),
 }
 
-/// Flushes and shuts the exporter down. Call [`TelemetryGuard::shutdown`] once the server has
-/// stopped, so spans of the last answered requests are exported before the process exits.
-#[must_use = "dropping the guard without shutdown() may lose the last spans"]
-pub struct TelemetryGuard {
-    provider: Option<SdkTracerProvider>,
-    export_runtime: Option<tokio::runtime::Runtime>,
-}
-
-impl TelemetryGuard {
-    pub async fn shutdown(mut self) {
-        if let Some(provider) = self.provider.take() {
-            // shutdown() blocks until the batch thread has exported: off the async workers.
-            let result = tokio::task::spawn_blocking(move || provider.shutdown()).await;
-            match result {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => eprintln!("telemetry shutdown: {e}"),
-                Err(e) => eprintln!("telemetry shutdown task: {e}"),
-            }
-        }
-        if let Some(runtime) = self.export_runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-impl Drop for TelemetryGuard {
-    fn drop(&mut self) {
-        if let Some(provider) = self.provider.take() {
-            let _ = provider.shutdown();
-        }
-        if let Some(runtime) = self.export_runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-/// Installs the global subscriber, tracer provider and propagators.
+/// Installs the global tracer provider, propagator and subscriber. Call it once, inside the
+/// tokio runtime (the exporter and the batch processor run their tasks on it).
 pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, InitError> {
-    // Even with the SDK disabled: `load` sends the workshop's demo faults as baggage.
-    install_propagators();
-
-    // The OTLP connection gets a thread of its own. On the service's runtime, an export
-    // waited behind every request in the workers' queues whenever the service was
-    // saturated, and the batch queue overflowed: with its own thread, half as many spans
-    // were dropped under `cargo xtask bench`'s closed loop of 32 connections
-    // (docs/benchmarks.md, section 8).
-    let export_runtime = (!config.sdk_disabled)
-        .then(|| {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(1)
-                .thread_name("otlp-export")
-                .enable_all()
-                .build()
-        })
-        .transpose()?;
-    let provider = export_runtime
-        .as_ref()
-        .map(|runtime| {
-            // The gRPC exporter spawns its connection's tasks on the runtime it is built in.
-            let _entered = runtime.enter();
-            otlp_exporter(config).map(|exporter| provider_with(config, exporter))
-        })
-        .transpose()?;
-    let tracer = provider
-        .as_ref()
-        .map(|provider| provider.tracer(config.service_name.clone()));
-
-    let subscriber = subscriber(
-        config,
-        tracer,
-        // Logs go to stderr: stdout holds only what a command is asked to print
-        // (`load --output json | jq` must read one JSON document).
-        std::io::stderr,
-        std::io::stderr().is_terminal(),
-    )?;
-    subscriber.try_init()?;
-    for warning in &config.warnings {
-        tracing::warn!("{warning}");
-    }
-
+    let provider = if config.sdk_disabled {
+        None
+    } else {
+        let exporter = otlp_exporter(config)?; // 1.
+        Some(provider(config, exporter)) // 2. and 3.
+    };
     if let Some(provider) = &provider {
         global::set_tracer_provider(provider.clone());
     }
-    Ok(TelemetryGuard {
-        provider,
-        export_runtime,
-    })
+    // 4. Installed even with the SDK disabled: `load` sends the workshop's demo faults as
+    //    baggage.
+    global::set_text_map_propagator(propagator());
+    // 5.
+    let logs = std::io::stderr;
+    subscriber(
+        config,
+        provider.as_ref(),
+        logs,
+        std::io::stderr().is_terminal(),
+    )?
+    .try_init()?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(TelemetryGuard { provider })
 }
 
-/// The OTLP span exporter: gRPC, HTTP protobuf or HTTP JSON, by `OTEL_EXPORTER_OTLP_PROTOCOL`.
-fn otlp_exporter(config: &TelemetryConfig) -> Result<SpanExporter, InitError> {
-    // The endpoint is the one config.rs resolved (so a malformed one is ignored, not fatal);
-    // headers, timeout and compression come from the OTEL_EXPORTER_OTLP_* variables, which
-    // the exporter reads itself.
-    let endpoint = config.endpoint.clone();
-    let http = |protocol| {
-        SpanExporter::builder()
-            .with_http()
-            .with_protocol(protocol)
-            .with_endpoint(endpoint.clone())
-            .build()
-    };
-    let exporter = match config.protocol {
-        Protocol::Grpc => SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(endpoint.clone())
-            .build()?,
-        Protocol::HttpProtobuf => http(opentelemetry_otlp::Protocol::HttpBinary)?,
-        Protocol::HttpJson => http(opentelemetry_otlp::Protocol::HttpJson)?,
-    };
-    Ok(exporter)
-}
-
-/// [`init`]'s tracer provider (holding exporter, batch processor, sampler, resource) around
-/// any exporter; the benchmarks give it one that drops the spans, so no collector is needed
-/// and what is measured is the pipeline a service runs.
-#[doc(hidden)]
-pub fn provider_with<E>(config: &TelemetryConfig, exporter: E) -> SdkTracerProvider
+/// Steps 2 and 3 around any exporter (the benchmark's counts spans instead of sending them).
+pub fn provider<E>(config: &TelemetryConfig, exporter: E) -> SdkTracerProvider
 where
     E: opentelemetry_sdk::trace::SpanExporter + 'static,
 {
-    // The addition: the exporter keeps what a collector outage would lose, bounded by the
-    // same queue size (export.rs).
-    let exporter = HoldingExporter::new(
-        exporter,
-        config.batch.max_export_batch_size,
-        config.batch.max_queue_size,
-    );
-    // The rest of OTEL_BSP_* (export timeout, concurrent exports) the builder reads itself.
+    // 2. The batch processor. This is the SDK's processor that runs on the async runtime:
+    //    the exporter's retry waits with tokio's timer, which needs it.
     let batch = BatchConfigBuilder::default()
         .with_max_queue_size(config.batch.max_queue_size)
         .with_max_export_batch_size(config.batch.max_export_batch_size)
-        .with_scheduled_delay(std::time::Duration::from_millis(
-            config.batch.scheduled_delay_ms,
-        ))
+        .with_scheduled_delay(Duration::from_millis(config.batch.scheduled_delay_ms))
         .build();
-    let processor = BatchSpanProcessor::builder(exporter)
+    let processor = BatchSpanProcessor::builder(exporter, runtime::Tokio)
         .with_batch_config(batch)
         .build();
+    // 3. The provider: processor, resource (the builder also reads OTEL_RESOURCE_ATTRIBUTES)
+    //    and the SDK's sampler for OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, as
+    //    config.rs read them (the SDK would take `ParentBased_TraceIdRatio` for an unknown
+    //    sampler: the names are case-insensitive).
     let resource = Resource::builder()
         .with_service_name(config.service_name.clone())
         .with_attribute(KeyValue::new(
@@ -191,72 +118,96 @@ where
         .build();
     SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_sampler(sampler(config.sampler))
-        .with_id_generator(RequestIds::default())
         .with_resource(resource)
+        .with_sampler(sampler(config.sampler))
         .build()
 }
 
-/// The subscriber [`init`] installs, built but not installed, with its log lines written to
-/// `writer`: the benchmarks run a request under exactly these layers, not a copy of them.
-/// No `tracer` means no OpenTelemetry layer (`OTEL_SDK_DISABLED=true`).
-#[doc(hidden)]
+/// Step 4: W3C trace context and baggage, each read strictly (propagation.rs and
+/// baggage.rs say why the SDK's own are not enough).
+pub fn propagator() -> TextMapCompositePropagator {
+    TextMapCompositePropagator::new(vec![
+        Box::new(W3cTraceContext::new()),
+        Box::new(W3cBaggage::new()),
+    ])
+}
+
+/// Step 5: log lines to `writer`, filtered by `RUST_LOG` (that filter is the log layer's
+/// own, so it never drops a span), and the OpenTelemetry layer when there is a provider.
 pub fn subscriber<W>(
     config: &TelemetryConfig,
-    tracer: Option<SdkTracer>,
+    provider: Option<&SdkTracerProvider>,
     writer: W,
     ansi: bool,
-) -> Result<Box<dyn tracing::Subscriber + Send + Sync + 'static>, InitError>
+) -> Result<impl tracing::Subscriber + Send + Sync + 'static, InitError>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let logs = crate::logs::subscriber(
-        EnvFilter::try_new(&config.log_filter)?,
-        config.log_format,
-        writer,
-        ansi,
-    );
-    let Some(tracer) = tracer else {
-        return Ok(Box::new(logs));
+    let logs = crate::logs::layer(config.log_format, writer, ansi)
+        .with_filter(EnvFilter::try_new(&config.log_filter)?);
+    let spans = provider.map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(config.service_name.clone()))
+            // Two settings worth copying (docs/benchmarks.md, section 1: +56.9% CPU per
+            // request became +15.5%): no timing of every enter and exit for `busy_ns` and
+            // `idle_ns`, attributes no convention defines; and no OpenTelemetry context
+            // attached on every poll, since nothing here reads `Context::current()` (the
+            // client, the log lines and the queue take it from the span).
+            .with_tracked_inactivity(false)
+            .with_context_activation(false)
+            // Only the semantic conventions' attributes: no source file, thread or level.
+            .with_location(false)
+            .with_threads(false)
+            .with_level(false)
+            .with_target(false)
+            .with_filter(span_filter())
+    });
+    Ok(tracing_subscriber::registry().with(logs).with(spans))
+}
+
+/// The OTLP exporter for `OTEL_EXPORTER_OTLP_PROTOCOL`: gRPC (the default), HTTP protobuf
+/// or HTTP JSON. Headers, timeout and compression it reads from `OTEL_EXPORTER_OTLP_*`
+/// itself; the endpoint is the one config.rs checked.
+fn otlp_exporter(config: &TelemetryConfig) -> Result<SpanExporter, InitError> {
+    use opentelemetry_otlp::WithHttpConfig as _;
+    use opentelemetry_otlp::WithTonicConfig as _;
+    let http = |protocol| {
+        SpanExporter::builder()
+            .with_http()
+            .with_protocol(protocol)
+            .with_endpoint(config.endpoint.clone())
+            .with_retry_policy(RETRY)
+            .build()
     };
-    let otel_layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_location(false)
-        .with_threads(false)
-        .with_level(false)
-        .with_target(false)
-        // Measured with `cargo xtask bench`: timing every enter and exit for
-        // busy_ns/idle_ns (attributes no convention defines), and attaching the span's
-        // OpenTelemetry context on every poll of an instrumented future, were most of
-        // what a span cost. Nothing here reads `Context::current()`: propagation and
-        // the log lines take the context from the tracing span or the request.
-        .with_tracked_inactivity(false)
-        .with_context_activation(false);
-    let traced = tracing_subscriber::registry().with(otel_layer);
-    // The addition, wrapped last around all of it: head sampling (head_sampling.rs), which
-    // also routes spans to the OpenTelemetry layer and events to the logs.
-    Ok(Box::new(HeadSampling::new(
-        Box::new(traced),
-        Box::new(logs),
-        span_filter(),
-        sampler(config.sampler),
-    )))
+    Ok(match config.protocol {
+        Protocol::Grpc => SpanExporter::builder()
+            .with_tonic()
+            .with_endpoint(config.endpoint.clone())
+            .with_retry_policy(RETRY)
+            .build()?,
+        Protocol::HttpProtobuf => http(opentelemetry_otlp::Protocol::HttpBinary)?,
+        Protocol::HttpJson => http(opentelemetry_otlp::Protocol::HttpJson)?,
+    })
 }
 
-/// The global propagators [`init`] installs. Public (hidden) for the benchmarks, which
-/// measure the same extraction and injection a service does.
-#[doc(hidden)]
-pub fn install_propagators() {
-    global::set_text_map_propagator(TextMapCompositePropagator::new(vec![
-        Box::new(W3cTraceContext::new()),
-        Box::new(W3cBaggage::new()),
-    ]));
+fn sampler(config: SamplerConfig) -> Sampler {
+    match config {
+        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
+        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
+        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
+        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
+        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
+        SamplerConfig::ParentBasedTraceIdRatio(r) => {
+            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+        }
+    }
 }
 
-/// What reaches the OpenTelemetry layer, independent of `RUST_LOG` (a `warn` log level must
-/// not drop INFO spans). The exporter's own stack (tonic, hyper, h2) is kept out, or every
-/// export would trace itself.
+/// What becomes a span, whatever `RUST_LOG` says (a `warn` log level must not drop INFO
+/// spans). The exporter's own stack (tonic, hyper, h2) is kept out, or every export would
+/// trace itself.
 fn span_filter() -> Targets {
+    use tracing::level_filters::LevelFilter;
     Targets::new()
         .with_default(LevelFilter::INFO)
         .with_target("h2", LevelFilter::OFF)
@@ -271,15 +222,32 @@ fn span_filter() -> Targets {
         .with_target("sqlx", LevelFilter::WARN)
 }
 
-fn sampler(config: SamplerConfig) -> Sampler {
-    match config {
-        SamplerConfig::AlwaysOn => Sampler::AlwaysOn,
-        SamplerConfig::AlwaysOff => Sampler::AlwaysOff,
-        SamplerConfig::TraceIdRatio(r) => Sampler::TraceIdRatioBased(r),
-        SamplerConfig::ParentBasedAlwaysOn => Sampler::ParentBased(Box::new(Sampler::AlwaysOn)),
-        SamplerConfig::ParentBasedAlwaysOff => Sampler::ParentBased(Box::new(Sampler::AlwaysOff)),
-        SamplerConfig::ParentBasedTraceIdRatio(r) => {
-            Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(r)))
+/// Flushes and shuts the provider down: call [`TelemetryGuard::shutdown`] once the server
+/// has stopped, so the spans of the last requests are exported before the process exits.
+#[must_use = "dropping the guard without shutdown() may lose the last spans"]
+pub struct TelemetryGuard {
+    provider: Option<SdkTracerProvider>,
+}
+
+/// How long the last export may take at exit. With the collector away, the exporter would
+/// go on retrying ([`RETRY`]) past the 10 s `docker stop` waits before it kills.
+pub const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl TelemetryGuard {
+    pub async fn shutdown(self) {
+        let Some(provider) = self.provider else {
+            return;
+        };
+        // shutdown() blocks until the last batch is exported, and that export runs on this
+        // runtime: wait for it on a blocking thread, not on a worker.
+        let flush = tokio::task::spawn_blocking(move || provider.shutdown());
+        match tokio::time::timeout(SHUTDOWN_TIMEOUT, flush).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => eprintln!("telemetry shutdown: {e}"),
+            Ok(Err(e)) => eprintln!("telemetry shutdown task: {e}"),
+            Err(_) => eprintln!(
+                "telemetry shutdown: the last spans were not exported within {SHUTDOWN_TIMEOUT:?}"
+            ),
         }
     }
 }

@@ -1,12 +1,11 @@
-//! Everything OpenTelemetry, shared by every binary of the project: `init` once in `main`,
-//! then the server layer, the traced HTTP client and the database span helper.
+//! Everything OpenTelemetry, shared by every binary of the project: [`init`] once in
+//! `main` (init.rs: the whole pipeline), then the server layer, the traced HTTP client,
+//! the database and messaging spans.
 
 pub mod baggage;
 pub mod client;
 pub mod config;
 pub mod db;
-mod export;
-mod head_sampling;
 mod init;
 mod logs;
 pub mod messaging;
@@ -15,9 +14,5 @@ pub mod server;
 pub mod signal;
 
 pub use config::TelemetryConfig;
-#[doc(hidden)]
-pub use export::CountingExporter;
-pub use init::{InitError, TelemetryGuard, init};
-#[doc(hidden)]
-pub use init::{install_propagators, provider_with, subscriber};
+pub use init::{InitError, RETRY, TelemetryGuard, init, propagator, provider, subscriber};
 pub use tracing_opentelemetry::OpenTelemetrySpanExt;

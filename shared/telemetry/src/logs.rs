@@ -1,18 +1,21 @@
-//! Log lines that lead to traces: every line written inside a traced request carries the
-//! OpenTelemetry `trace_id` and `span_id`, in the human format and in JSON.
+//! Log lines that lead to traces: every line written inside a span carries the
+//! OpenTelemetry `trace_id` and `span_id` of that span, in the human format and in JSON.
 //!
-//! tracing-subscriber's own JSON format knows nothing of OpenTelemetry ids, and the
-//! json-subscriber crate pins other tracing-opentelemetry versions, so this small formatter
-//! takes the ids from the request being handled (head_sampling.rs), sampled or not.
+//! tracing-subscriber's own formats know nothing of OpenTelemetry ids, and the
+//! json-subscriber crate, which does, pins other tracing-opentelemetry versions: this small
+//! formatter takes the ids from the current span, as every tutorial does
+//! (`OpenTelemetrySpanExt::context`). An unsampled span has ids too (the trace goes on,
+//! unrecorded), so its lines can still be matched with the caller's logs.
 
 use std::fmt;
 
+use opentelemetry::trace::TraceContextExt as _;
 use serde_json::{Map, Value};
-use tracing::{Event, Metadata, Subscriber, field::Field, subscriber::Interest};
+use tracing::{Event, Subscriber, field::Field};
+use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::{
-    EnvFilter, Layer,
+    Layer,
     fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter, format::Writer},
-    layer::{Context, SubscriberExt as _},
     registry::LookupSpan,
 };
 
@@ -39,9 +42,11 @@ impl TraceIdFormat {
     }
 }
 
-/// The ids of the request's server span (see head_sampling.rs for why not the innermost span's).
+/// The ids of the span the line is written in; none outside any span.
 fn current_ids() -> Option<(String, String)> {
-    let sc = crate::head_sampling::current()?;
+    let cx = tracing::Span::current().context();
+    let span = cx.span();
+    let sc = span.span_context();
     sc.is_valid()
         .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
 }
@@ -117,49 +122,21 @@ impl tracing::field::Visit for JsonVisitor<'_> {
     }
 }
 
-/// The log lines' own subscriber: `RUST_LOG` over the fmt layer, for events only.
-///
-/// Spans never reach it: the fmt layer formats every span's fields when the span is
-/// created, in case a line is written inside it, which callgrind put at 17% of orders'
-/// instructions per request, for lines almost never written (docs/benchmarks.md). A line
-/// still says which request it belongs to: its trace_id. Both filters are global to this
-/// subscriber, not per-layer filters, which would look every span up again on each of its
-/// enters and exits.
-pub(crate) fn subscriber<W>(
-    filter: EnvFilter,
+/// The log layer: tracing-subscriber's fmt layer with the ids above, as text or JSON.
+pub(crate) fn layer<S, W>(
     format: LogFormat,
     writer: W,
     ansi: bool,
-) -> impl Subscriber + Send + Sync + 'static
+) -> Box<dyn Layer<S> + Send + Sync + 'static>
 where
+    S: Subscriber + for<'a> LookupSpan<'a>,
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(writer)
         .with_ansi(ansi);
-    let fmt = match format {
+    match format {
         LogFormat::Text => fmt.event_format(TraceIdFormat::text()).boxed(),
         LogFormat::Json => fmt.event_format(TraceIdFormat::json()).boxed(),
-    };
-    tracing_subscriber::registry()
-        .with(EventsOnly)
-        .with(filter)
-        .with(fmt)
-}
-
-/// Refuses every span, so the log subscriber never builds one.
-struct EventsOnly;
-
-impl<S: Subscriber> Layer<S> for EventsOnly {
-    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
-        if metadata.is_span() {
-            Interest::never()
-        } else {
-            Interest::always()
-        }
-    }
-
-    fn enabled(&self, metadata: &Metadata<'_>, _: Context<'_, S>) -> bool {
-        metadata.is_event()
     }
 }

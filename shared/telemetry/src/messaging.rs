@@ -40,17 +40,12 @@ pub fn send_span(destination: &'static str) -> Span {
     )
 }
 
-/// The context of `span` as message headers, written by the global propagators. A span
-/// that was never built (inside an unsampled request, see head_sampling.rs) writes the request's
-/// own context, so the consumer still continues the trace, unsampled.
+/// The context of `span` as message headers, written by the global propagator.
 pub fn headers(span: &Span) -> Headers {
-    let cx = if span.is_disabled() {
-        crate::head_sampling::context().unwrap_or_default()
-    } else {
-        span.context()
-    };
     let mut headers = Headers::new();
-    global::get_text_map_propagator(|propagator| propagator.inject_context(&cx, &mut headers));
+    global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(&span.context(), &mut headers)
+    });
     headers
 }
 
@@ -119,7 +114,7 @@ mod tests {
 
     #[test]
     fn extract_reads_what_headers_wrote() {
-        crate::install_propagators();
+        opentelemetry::global::set_text_map_propagator(crate::propagator());
         let mut headers = Headers::new();
         headers.insert(
             "traceparent".into(),

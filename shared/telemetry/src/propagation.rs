@@ -243,6 +243,14 @@ impl W3cTraceContext {
     }
 }
 
+/// A received `random` flag, kept beside the span context: the SDK keeps the caller's flags
+/// on the spans it records, but a span its sampler drops gets none, and the flag describes
+/// the trace id, which the unsampled request still passes on.
+#[derive(Debug, Clone, Copy)]
+struct RandomTraceId(TraceId);
+
+const RANDOM: u8 = 0x02;
+
 impl TextMapPropagator for W3cTraceContext {
     /// The SDK's injection masks every flag but `sampled`; this keeps `random` too.
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
@@ -251,7 +259,13 @@ impl TextMapPropagator for W3cTraceContext {
         if !sc.is_valid() {
             return;
         }
-        let flags = sc.trace_flags().to_u8() & KNOWN_FLAGS;
+        let mut flags = sc.trace_flags().to_u8() & KNOWN_FLAGS;
+        if cx
+            .get::<RandomTraceId>()
+            .is_some_and(|random| random.0 == sc.trace_id())
+        {
+            flags |= RANDOM;
+        }
         injector.set(
             TRACEPARENT,
             format_traceparent(sc.trace_id(), sc.span_id(), flags),
@@ -268,11 +282,19 @@ impl TextMapPropagator for W3cTraceContext {
     }
 
     fn extract_with_context(&self, cx: &Context, extractor: &dyn Extractor) -> Context {
-        match Self::extract_span_context(extractor) {
-            Some((sc, Some(received))) => cx.with_remote_span_context(sc).with_value(received),
-            Some((sc, None)) => cx.with_remote_span_context(sc),
-            None => cx.clone(),
+        let Some((sc, received)) = Self::extract_span_context(extractor) else {
+            return cx.clone();
+        };
+        let random = sc.trace_flags().to_u8() & RANDOM != 0;
+        let trace_id = sc.trace_id();
+        let mut cx = cx.with_remote_span_context(sc);
+        if let Some(received) = received {
+            cx = cx.with_value(received);
         }
+        if random {
+            cx = cx.with_value(RandomTraceId(trace_id));
+        }
+        cx
     }
 
     fn fields(&self) -> FieldIter<'_> {

@@ -1,10 +1,10 @@
-//! Server spans for axum: one span per sampled request, continuing the caller's trace, named
-//! by the matched route, with HTTP semantic-convention attributes, and a `traceresponse`
-//! header on every traced answer, sampled or not.
+//! Server spans for axum: one span per request, continuing the caller's trace, named by the
+//! matched route, with HTTP semantic-convention attributes, and a `traceresponse` header on
+//! every traced answer.
 //!
 //! [`trace_http`] is the textbook wiring, in order: extract the caller's context, make the
-//! span, set its parent, instrument the handler. The one step that is not textbook, head
-//! sampling decided before the span exists, is a single call into head_sampling.rs.
+//! span, set its parent, instrument the handler, record the response. Whether the span is
+//! kept is the sampler's decision, taken when the span starts (init.rs).
 
 use std::{borrow::Cow, net::SocketAddr};
 
@@ -14,14 +14,11 @@ use axum::{
     middleware::Next,
     response::Response,
 };
-use opentelemetry::{Context, global, trace::TraceContextExt as _};
+use opentelemetry::{Context, global};
 use tracing::{Instrument as _, Span, field::Empty};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 
-use crate::{
-    head_sampling::{self, Decision, HeadSampler},
-    propagation::RequestHeaders,
-};
+use crate::propagation::RequestHeaders;
 
 /// The W3C Trace Context Level 3 draft response header, as Jaeger's HotROD sends it.
 pub static TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
@@ -38,41 +35,22 @@ pub struct ErrorDescription {
 /// `axum::middleware::from_fn(telemetry::server::trace_http)`, added with `Router::layer`
 /// so that `MatchedPath` is known (axum applies such layers per route).
 pub async fn trace_http(request: Request, next: Next) -> Response {
-    // OTEL_SDK_DISABLED=true: nothing to trace, and no context to read (callgrind: the
-    // extraction alone was +1.6% on the SDK-disabled baseline).
-    let Some(sampler) = HeadSampler::installed() else {
-        return next.run(request).await;
-    };
-
     // 1. Extract: the caller's context, from `traceparent`, `tracestate` and `baggage`.
     let parent = global::get_text_map_propagator(|propagator| {
         propagator.extract(&RequestHeaders(request.headers()))
     });
 
-    // Head sampling, asked before any span is built: an unsampled request gets no span and
-    // runs with its context only (head_sampling.rs says why, with the figure).
-    let start = match sampler.decide(&parent) {
-        Decision::Sampled(start) => start,
-        Decision::Unsampled(cx) => {
-            let traceresponse = traceresponse(&cx);
-            let response = head_sampling::scope(cx, next.run(request)).await;
-            return with_traceresponse(response, traceresponse);
-        }
-    };
-
     // 2. The span, 3. its parent: the caller's span (none when the trace starts here).
     let span = server_span(&request);
-    // Only fails when no OpenTelemetry layer is installed, which `HeadSampler::installed` ruled out.
+    // Fails only without an OpenTelemetry layer (OTEL_SDK_DISABLED=true): nothing to trace.
     let _ = span.set_parent(parent);
-    let cx = start.context_of(&span);
-    let traceresponse = traceresponse(&cx);
 
-    // 4. Instrument: the handler runs inside the span, and knows the request's context.
-    let response = head_sampling::scope(cx, next.run(request))
-        .instrument(span.clone())
-        .await;
+    // 4. Instrument: the handler runs inside the span, so its spans are the span's children.
+    let response = next.run(request).instrument(span.clone()).await;
+
+    // 5. What the answer was, and which trace holds it.
     record_response(&span, &response);
-    with_traceresponse(response, traceresponse)
+    with_traceresponse(response, traceresponse(&span.context()))
 }
 
 /// The server span, named `{method} {route}`, with the HTTP server attributes known before
@@ -144,17 +122,12 @@ fn protocol_version(request: &Request) -> &'static str {
     }
 }
 
-/// `00-<trace-id>-<span-id>-<flags>` of the request's span context; none when tracing is off.
+/// The request's context as the `traceparent` it passes on (same ids, same flags); none
+/// when tracing is off.
 fn traceresponse(cx: &Context) -> Option<HeaderValue> {
-    let span = cx.span();
-    let sc = span.span_context();
-    if !sc.is_valid() {
-        return None;
-    }
-    let value = crate::propagation::format_traceparent(
-        sc.trace_id(),
-        sc.span_id(),
-        sc.trace_flags().to_u8(),
-    );
-    HeaderValue::from_str(&value).ok()
+    let mut headers = http::HeaderMap::new();
+    global::get_text_map_propagator(|propagator| {
+        propagator.inject_context(cx, &mut opentelemetry_http::HeaderInjector(&mut headers))
+    });
+    headers.remove("traceparent")
 }

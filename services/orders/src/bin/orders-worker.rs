@@ -2,7 +2,27 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::process::ExitCode;
+
+/// The orders worker's lifecycle, in order.
 #[tokio::main]
-async fn main() -> std::process::ExitCode {
-    service_kit::main(orders::worker::WorkerConfig::from_env, orders::worker::run).await
+async fn main() -> ExitCode {
+    // 1. Settings, from the environment only (as compose gives them).
+    let config = match orders::worker::WorkerConfig::from_env() {
+        Ok(config) => config,
+        Err(error) => return service_kit::bad_setting(error),
+    };
+    // 2. Tracing and logs: the OpenTelemetry pipeline (shared/telemetry/src/init.rs).
+    let telemetry = match telemetry::init(&config.common.telemetry) {
+        Ok(telemetry) => telemetry,
+        Err(error) => return service_kit::bad_setting(format_args!("telemetry: {error}")),
+    };
+    // 3. The app, served until SIGTERM (docker stop) or Ctrl-C.
+    let served = orders::worker::run(config, service_kit::shutdown_signal()).await;
+    if let Err(error) = &served {
+        tracing::error!(error = %error, "service stopped");
+    }
+    // 4. Flush: the spans of the last requests are exported before the process ends.
+    telemetry.shutdown().await;
+    service_kit::exit_code(served)
 }

@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use env_config::{ConfigError, at_least_one, optional, parsed};
-use service_kit::{CommonConfig, ServiceConfig};
-use telemetry::TelemetryConfig;
+use service_kit::CommonConfig;
 use url::Url;
 
 /// The variables the worker reads beyond [`service_kit::config::ENV_VARS`], the telemetry
@@ -105,11 +104,5 @@ fn pitfall() -> Result<Option<Pitfall>, ConfigError> {
             VAR,
             format!("{other:?}: expected spawn, context or off"),
         )),
-    }
-}
-
-impl ServiceConfig for WorkerConfig {
-    fn telemetry(&self) -> &TelemetryConfig {
-        &self.common.telemetry
     }
 }
