@@ -115,12 +115,9 @@ fn body<'a>(source: &'a str, name: &str) -> Option<&'a str> {
         let line = lines[i];
         line.len() - line.trim_start().len() == indent && line.trim_start().starts_with('}')
     })?;
-    let from = source.find(lines[start])?;
-    let to = source
-        .find(lines[end])
-        .filter(|&to| to > from)
-        .unwrap_or(source.len());
-    Some(&source[from..to])
+    // Byte offsets of those lines (every line ends with one `\n`).
+    let offset = |line: usize| lines[..line].iter().map(|l| l.len() + 1).sum::<usize>();
+    Some(&source[offset(start)..offset(end)])
 }
 
 /// What the tour says each function does, as the code that must be in it.
