@@ -368,7 +368,7 @@ async fn one_request(
         }
         Err(error) => {
             let kind = telemetry::client::reqwest_error_type(&error);
-            telemetry::client::record_error(&span, kind, &error.to_string());
+            telemetry::error::record(&span, kind, &error.to_string());
             Err(kind)
         }
     };

@@ -104,7 +104,7 @@ impl ReqwestOtelSpanBackend for ClientSpanBackend {
     ) {
         match outcome {
             Ok(response) => record_status(span, response.status()),
-            Err(error) => record_error(span, error_type(error), &error.to_string()),
+            Err(error) => crate::error::record(span, error_type(error), &error.to_string()),
         }
     }
 }
@@ -132,16 +132,8 @@ pub fn record_status(span: &Span, status: reqwest::StatusCode) {
     span.record("http.response.status_code", i64::from(status.as_u16()));
     // For a client, any 4xx or 5xx is a failed call (HTTP semantic conventions).
     if status.is_client_error() || status.is_server_error() {
-        span.record("error.type", status.as_str());
-        span.record("otel.status_code", "ERROR");
-        span.record("otel.status_description", status.to_string());
+        crate::error::record(span, status.as_str(), &status.to_string());
     }
-}
-
-pub fn record_error(span: &Span, error_type: &str, message: &str) {
-    span.record("error.type", error_type);
-    span.record("otel.status_code", "ERROR");
-    span.record("otel.status_description", message);
 }
 
 /// Writes `traceparent`, `tracestate` and `baggage` for `cx` through the global propagator.

@@ -65,12 +65,11 @@ impl DbTarget {
             if let Some(code) = &sqlstate {
                 span.record("db.response.status_code", code.as_str());
             }
-            span.record(
-                "error.type",
+            crate::error::record(
+                &span,
                 sqlstate.as_deref().unwrap_or(error_type(error)),
+                &error.to_string(),
             );
-            span.record("otel.status_code", "ERROR");
-            span.record("otel.status_description", error.to_string());
         }
         result
     }

@@ -6,6 +6,7 @@ pub mod baggage;
 pub mod client;
 pub mod config;
 pub mod db;
+pub mod error;
 mod init;
 mod logs;
 pub mod messaging;

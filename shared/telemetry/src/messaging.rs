@@ -101,13 +101,6 @@ pub fn batch_span<'a>(
     span
 }
 
-/// Marks a `process` span as failed.
-pub fn record_failure(span: &Span, error_type: &str, message: &str) {
-    span.record("error.type", error_type);
-    span.record("otel.status_code", "ERROR");
-    span.record("otel.status_description", message);
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -99,9 +99,7 @@ fn record_response(span: &Span, response: &Response) {
         let message = description
             .map(|d| d.message.clone())
             .unwrap_or_else(|| status.to_string());
-        span.record("error.type", error_type);
-        span.record("otel.status_code", "ERROR");
-        span.record("otel.status_description", message);
+        crate::error::record(span, &error_type, &message);
     }
 }
 

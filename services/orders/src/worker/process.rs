@@ -109,13 +109,13 @@ impl Consumer {
                     .await?;
             }
             Outcome::Retry(error, after) => {
-                messaging::record_failure(span, "users_unavailable", &error);
+                telemetry::error::record(span, "users_unavailable", &error);
                 self.db
                     .traced(outbox::RETRY, outbox::retry(tx, message, &error, after))
                     .await?;
             }
             Outcome::Parked(error) => {
-                messaging::record_failure(span, "parked", &error);
+                telemetry::error::record(span, "parked", &error);
                 span.set_attribute("outbox.parked", true);
                 tracing::warn!(
                     messaging.message.id = message.id,
