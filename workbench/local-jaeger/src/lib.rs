@@ -126,7 +126,7 @@ pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .ancestors()
         .nth(2)
-        .expect("shared/local-jaeger lives two levels below the workspace root")
+        .expect("workbench/local-jaeger lives two levels below the workspace root")
         .to_path_buf()
 }
 
