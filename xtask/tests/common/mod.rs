@@ -51,15 +51,15 @@ impl Runner {
         for bin in ["orders-worker", "users", "load", "traceview"] {
             testkit::binary(bin);
         }
+        let drawn = testkit::free_ports::<6>();
         let [
             orders_port,
             users_port,
             worker_port,
             otlp_port,
-            _,
             jaeger_port,
             prometheus_port,
-        ] = testkit::free_ports();
+        ] = drawn;
         let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(["up", "--orders-port", &orders_port.to_string()])
             .args(["--users-port", &users_port.to_string()])
@@ -94,17 +94,7 @@ impl Runner {
         if !ready {
             // The runner stopped what it had started before exiting.
             let _ = child.wait().await;
-            seen.push(ports::holders_if_in_use(
-                &seen.join("\n"),
-                &[
-                    orders_port,
-                    users_port,
-                    worker_port,
-                    otlp_port,
-                    jaeger_port,
-                    prometheus_port,
-                ],
-            ));
+            seen.push(ports::holders_if_in_use(&seen.join("\n"), &drawn));
             return Err(seen);
         }
         let cluster_dir = seen
