@@ -40,9 +40,10 @@ use crate::{
 };
 
 /// How a failed export is tried again (opentelemetry-otlp's `RetryPolicy`): after 0.5 s,
-/// then twice as long each time up to 8 s, seven times, about 30 s in all. Together with
-/// the batch queue, this is how long a collector may be away with no span lost
-/// (docs/workshop.md, exercise 9, has the figure and its test).
+/// then twice as long each time up to 8 s, seven times, until the batch processor's export
+/// timeout (`OTEL_BSP_EXPORT_TIMEOUT`, 30 s) gives the batch up. Together with the batch
+/// queue, this is how long a collector may be away with no span lost (docs/workshop.md,
+/// exercise 9, has the figures and the tests).
 pub const RETRY: opentelemetry_otlp::RetryPolicy = opentelemetry_otlp::RetryPolicy {
     max_retries: 7,
     initial_delay_ms: 500,
