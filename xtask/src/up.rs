@@ -720,15 +720,5 @@ pub(crate) async fn wait_ready(child: &mut Child, port: u16) -> Result<(), Strin
 /// SIGTERM, then up to 30 s for in-flight requests and the span flush. The exit status,
 /// or `None` when it had to be killed.
 pub(crate) async fn stop(child: &mut Child) -> Option<std::process::ExitStatus> {
-    if let Some(pid) = child.id() {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    }
-    match tokio::time::timeout(Duration::from_secs(30), child.wait()).await {
-        Ok(status) => status.ok(),
-        Err(_) => {
-            let _ = child.kill().await;
-            None
-        }
-    }
+    local_jaeger::terminate(child, Duration::from_secs(30)).await
 }

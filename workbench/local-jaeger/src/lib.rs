@@ -344,7 +344,7 @@ impl Jaeger {
 
     /// SIGTERM, then up to 10 s to exit (killed after that). Its in-memory traces are gone.
     pub async fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        terminate(&mut self.child).await
+        terminate(&mut self.child, Duration::from_secs(10)).await
     }
 
     /// Whether it has exited (and how), without waiting.
@@ -380,13 +380,15 @@ fn spawn_logged(command: &mut Command, log: &Path, append: bool) -> Result<Child
         .map_err(|e| format!("start {:?}: {e}", command.as_std().get_program()))
 }
 
-/// SIGTERM, then up to 10 s to exit (killed after that).
-async fn terminate(child: &mut Child) -> Option<std::process::ExitStatus> {
+/// How every process the workbench starts is stopped (Jaeger, Prometheus, the runner's and
+/// the tests' services): SIGTERM, as compose and Kubernetes send it, then up to `grace` to
+/// exit, then killed. The exit status, or none when it had to be killed.
+pub async fn terminate(child: &mut Child, grace: Duration) -> Option<std::process::ExitStatus> {
     if let Some(pid) = child.id() {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     }
-    match tokio::time::timeout(Duration::from_secs(10), child.wait()).await {
+    match tokio::time::timeout(grace, child.wait()).await {
         Ok(status) => status.ok(),
         Err(_) => {
             let _ = child.kill().await;

@@ -189,6 +189,6 @@ impl Prometheus {
 
     /// SIGTERM, then up to 10 s to exit (killed after that).
     pub async fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        crate::terminate(&mut self.child).await
+        crate::terminate(&mut self.child, Duration::from_secs(10)).await
     }
 }

@@ -198,19 +198,12 @@ impl ServiceProcess {
         if let Some(status) = self.exit {
             return status;
         }
-        if let Some(pid) = self.child.id() {
-            // SAFETY: sending a signal to our own child's pid.
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        }
-        match self.wait_exit(Duration::from_secs(30)).await {
-            Some(status) => status,
-            None => {
-                let _ = self.child.kill().await;
-                panic!(
-                    "process did not exit within 30 s of SIGTERM:\n{}",
-                    self.logs().join("\n")
-                );
-            }
+        match local_jaeger::terminate(&mut self.child, Duration::from_secs(30)).await {
+            Some(status) => self.exited(status).await,
+            None => panic!(
+                "process did not exit within 30 s of SIGTERM (killed):\n{}",
+                self.logs().join("\n")
+            ),
         }
     }
 
@@ -224,12 +217,17 @@ impl ServiceProcess {
             .await
             .ok()?
             .ok()?;
-        // Every line the process wrote is in the logs once its readers reach EOF (bounded:
-        // a grandchild holding the pipe open must not hang the test).
+        Some(self.exited(status).await)
+    }
+
+    /// Records the exit once every line the process wrote is in the logs, that is once its
+    /// readers reach EOF (bounded: a grandchild holding the pipe open must not hang the
+    /// test).
+    async fn exited(&mut self, status: ExitStatus) -> ExitStatus {
         for reader in self.readers.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
         }
         self.exit = Some(status);
-        Some(status)
+        status
     }
 }
