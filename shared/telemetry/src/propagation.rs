@@ -66,7 +66,7 @@ impl W3cTraceContext {
 /// `00-<trace-id>-<parent-id>-<flags>`, the value of `traceparent` (and of `traceresponse`).
 /// Written by hand: `format!` through the ids' `Display` was a tenth of what an unsampled
 /// request cost a service, for a 55-byte string (callgrind, docs/benchmarks.md).
-pub fn format_traceparent(trace_id: TraceId, span_id: SpanId, flags: u8) -> String {
+fn format_traceparent(trace_id: TraceId, span_id: SpanId, flags: u8) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = Vec::with_capacity(55);
     out.extend_from_slice(b"00-");
@@ -251,25 +251,33 @@ struct RandomTraceId(TraceId);
 
 const RANDOM: u8 = 0x02;
 
+/// The `traceparent` that `cx` passes on (also the server's `traceresponse`); none for a
+/// context without a valid span. The SDK's injection masks every flag but `sampled`; this
+/// keeps `random` too.
+pub fn traceparent(cx: &Context) -> Option<String> {
+    let span = cx.span();
+    let sc = span.span_context();
+    if !sc.is_valid() {
+        return None;
+    }
+    let mut flags = sc.trace_flags().to_u8() & KNOWN_FLAGS;
+    if cx
+        .get::<RandomTraceId>()
+        .is_some_and(|random| random.0 == sc.trace_id())
+    {
+        flags |= RANDOM;
+    }
+    Some(format_traceparent(sc.trace_id(), sc.span_id(), flags))
+}
+
 impl TextMapPropagator for W3cTraceContext {
-    /// The SDK's injection masks every flag but `sampled`; this keeps `random` too.
     fn inject_context(&self, cx: &Context, injector: &mut dyn Injector) {
+        let Some(traceparent) = traceparent(cx) else {
+            return;
+        };
+        injector.set(TRACEPARENT, traceparent);
         let span = cx.span();
         let sc = span.span_context();
-        if !sc.is_valid() {
-            return;
-        }
-        let mut flags = sc.trace_flags().to_u8() & KNOWN_FLAGS;
-        if cx
-            .get::<RandomTraceId>()
-            .is_some_and(|random| random.0 == sc.trace_id())
-        {
-            flags |= RANDOM;
-        }
-        injector.set(
-            TRACEPARENT,
-            format_traceparent(sc.trace_id(), sc.span_id(), flags),
-        );
         // Nothing of ours edits a tracestate (no sampler adds a member), so a list kept as
         // received is the one to pass on, within its own trace.
         let state = match cx.get::<ReceivedTraceState>() {

@@ -123,9 +123,5 @@ fn protocol_version(request: &Request) -> &'static str {
 /// The request's context as the `traceparent` it passes on (same ids, same flags); none
 /// when tracing is off.
 fn traceresponse(cx: &Context) -> Option<HeaderValue> {
-    let mut headers = http::HeaderMap::new();
-    global::get_text_map_propagator(|propagator| {
-        propagator.inject_context(cx, &mut opentelemetry_http::HeaderInjector(&mut headers))
-    });
-    headers.remove("traceparent")
+    HeaderValue::from_str(&crate::propagation::traceparent(cx)?).ok()
 }
