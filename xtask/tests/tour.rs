@@ -168,8 +168,14 @@ const CLAIMS: &[(&str, &[&str])] = &[
     ),
     (
         "shared/telemetry/src/init.rs::provider",
-        &["BatchSpanProcessor", "with_resource", "with_sampler"],
+        &[
+            "BatchConfigBuilder::default()",
+            "BatchSpanProcessor",
+            "with_resource",
+            "with_sampler",
+        ],
     ),
+    ("shared/telemetry/src/config.rs::from_env", &["Self::read("]),
     (
         "shared/telemetry/src/init.rs::subscriber",
         &["EnvFilter", "tracing_opentelemetry::layer()"],

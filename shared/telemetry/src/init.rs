@@ -7,6 +7,9 @@
 //!    the exporter in batches, off the request path. Its sizes come from `OTEL_BSP_*`.
 //! 3. **The tracer provider**: the processor, the resource (which service this is) and the
 //!    sampler, the SDK's own, which reads `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`.
+//!
+//! The SDK and the exporter read their `OTEL_*` variables themselves; config.rs only
+//! corrects the few values they would read otherwise than the specification says.
 //! 4. **The global propagator**: how a context is written into and read from headers
 //!    (W3C `traceparent`/`tracestate` and `baggage`).
 //! 5. **The tracing subscriber**: tracing-subscriber's registry with two layers, the log
@@ -20,9 +23,11 @@ use std::{io::IsTerminal as _, time::Duration};
 use opentelemetry::{
     KeyValue, global, propagation::TextMapCompositePropagator, trace::TracerProvider as _,
 };
-use opentelemetry_otlp::{SpanExporter, WithExportConfig as _};
+use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::{
-    Resource, runtime,
+    Resource,
+    resource::TelemetryResourceDetector,
+    runtime,
     trace::{
         BatchConfigBuilder, Sampler, SdkTracerProvider,
         span_processor_with_async_runtime::BatchSpanProcessor,
@@ -97,31 +102,46 @@ where
     E: opentelemetry_sdk::trace::SpanExporter + 'static,
 {
     // 2. The batch processor. This is the SDK's processor that runs on the async runtime:
-    //    the exporter's retry waits with tokio's timer, which needs it.
-    let batch = BatchConfigBuilder::default()
-        .with_max_queue_size(config.batch.max_queue_size)
-        .with_max_export_batch_size(config.batch.max_export_batch_size)
-        .with_scheduled_delay(Duration::from_millis(config.batch.scheduled_delay_ms))
-        .build();
+    //    the exporter's retry waits with tokio's timer, which needs it. Its builder reads
+    //    OTEL_BSP_* itself; config.rs corrects a size the SDK would take as 0.
+    let fixed = &config.corrections;
+    let mut batch = BatchConfigBuilder::default();
+    if let Some(size) = fixed.max_queue_size {
+        batch = batch.with_max_queue_size(size);
+    }
+    if let Some(size) = fixed.max_export_batch_size {
+        batch = batch.with_max_export_batch_size(size);
+    }
     let processor = BatchSpanProcessor::builder(exporter, runtime::Tokio)
-        .with_batch_config(batch)
+        .with_batch_config(batch.build())
         .build();
-    // 3. The provider: processor, resource (the builder also reads OTEL_RESOURCE_ATTRIBUTES)
-    //    and the SDK's sampler for OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, as
-    //    config.rs read them (the SDK would take `ParentBased_TraceIdRatio` for an unknown
-    //    sampler: the names are case-insensitive).
-    let resource = Resource::builder()
-        .with_service_name(config.service_name.clone())
-        .with_attribute(KeyValue::new(
-            "service.version",
-            config.service_version.clone(),
-        ))
-        .build();
-    SdkTracerProvider::builder()
+    // 3. The provider: the processor, the resource and the sampler. The SDK reads
+    //    OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_TRACES_SAMPLER and
+    //    OTEL_TRACES_SAMPLER_ARG itself; config.rs hands over what it would misread.
+    let resource = match &fixed.resource_attributes {
+        None => Resource::builder(),
+        Some(attributes) => Resource::builder_empty()
+            .with_detectors(&[Box::new(TelemetryResourceDetector)])
+            .with_attributes(
+                attributes
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+            ),
+    }
+    .with_service_name(config.service_name.clone())
+    .with_attribute(KeyValue::new(
+        "service.version",
+        config.service_version.clone(),
+    ))
+    .build();
+    let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_resource(resource)
-        .with_sampler(sampler(config.sampler))
-        .build()
+        .with_resource(resource);
+    match fixed.sampler {
+        Some(corrected) => provider.with_sampler(sampler(corrected)),
+        None => provider,
+    }
+    .build()
 }
 
 /// Step 4: W3C trace context and baggage, each read strictly (propagation.rs and
@@ -170,22 +190,27 @@ where
 /// or HTTP JSON. Headers, timeout and compression it reads from `OTEL_EXPORTER_OTLP_*`
 /// itself; the endpoint is the one config.rs checked.
 fn otlp_exporter(config: &TelemetryConfig) -> Result<SpanExporter, InitError> {
-    use opentelemetry_otlp::WithHttpConfig as _;
-    use opentelemetry_otlp::WithTonicConfig as _;
+    use opentelemetry_otlp::{WithHttpConfig as _, WithTonicConfig as _};
+    fn endpoint<B: WithExportConfig>(builder: B, corrected: &Option<String>) -> B {
+        match corrected {
+            Some(endpoint) => builder.with_endpoint(endpoint.clone()),
+            None => builder,
+        }
+    }
+    let corrected = &config.corrections.endpoint;
     let http = |protocol| {
-        SpanExporter::builder()
-            .with_http()
-            .with_protocol(protocol)
-            .with_endpoint(config.endpoint.clone())
+        let builder = SpanExporter::builder().with_http().with_protocol(protocol);
+        endpoint(builder, corrected)
             .with_retry_policy(RETRY)
             .build()
     };
     Ok(match config.protocol {
-        Protocol::Grpc => SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(config.endpoint.clone())
-            .with_retry_policy(RETRY)
-            .build()?,
+        Protocol::Grpc => {
+            let builder = SpanExporter::builder().with_tonic();
+            endpoint(builder, corrected)
+                .with_retry_policy(RETRY)
+                .build()?
+        }
         Protocol::HttpProtobuf => http(opentelemetry_otlp::Protocol::HttpBinary)?,
         Protocol::HttpJson => http(opentelemetry_otlp::Protocol::HttpJson)?,
     })
