@@ -25,18 +25,34 @@ pub const SYSTEM: &str = "postgresql";
 /// The headers a message carries: `traceparent`, `tracestate`, `baggage`.
 pub type Headers = HashMap<String, String>;
 
+/// A messaging span with the fields the conventions ask of each one: named
+/// `{operation} {destination}`, its kind, the system, the operation and the destination.
+/// Each span adds its own fields after these.
+macro_rules! messaging_span {
+    ($(parent: $parent:expr,)? $name:literal, $kind:literal, $operation:literal, $destination:expr $(, $($field:tt)+)?) => {
+        tracing::info_span!(
+            $(parent: $parent,)?
+            $name,
+            otel.name = format_args!("{} {}", $operation, $destination),
+            otel.kind = $kind,
+            messaging.system = SYSTEM,
+            messaging.operation.type = $operation,
+            messaging.operation.name = $operation,
+            messaging.destination.name = $destination,
+            $($($field)+)?
+        )
+    };
+}
+
 /// The `send` span (kind producer) for a message to `destination`. Record
 /// `messaging.message.id` on it once the message has one.
 pub fn send_span(destination: &'static str) -> Span {
-    tracing::info_span!(
+    messaging_span!(
         "messaging send",
-        otel.name = format_args!("send {destination}"),
-        otel.kind = "producer",
-        messaging.system = SYSTEM,
-        messaging.operation.type = "send",
-        messaging.operation.name = "send",
-        messaging.destination.name = destination,
-        messaging.message.id = Empty,
+        "producer",
+        "send",
+        destination,
+        messaging.message.id = Empty
     )
 }
 
@@ -57,14 +73,11 @@ pub fn extract(headers: &Headers) -> Context {
 /// The `process` span (kind consumer) for one message of `destination`. Its parent is
 /// whatever the caller gives it with `set_parent`, or the current span.
 pub fn process_span(destination: &'static str, message_id: i64) -> Span {
-    tracing::info_span!(
+    messaging_span!(
         "messaging process",
-        otel.name = format_args!("process {destination}"),
-        otel.kind = "consumer",
-        messaging.system = SYSTEM,
-        messaging.operation.type = "process",
-        messaging.operation.name = "process",
-        messaging.destination.name = destination,
+        "consumer",
+        "process",
+        destination,
         messaging.message.id = %message_id,
         error.type = Empty,
         otel.status_code = Empty,
@@ -79,16 +92,13 @@ pub fn batch_span<'a>(
     destination: &'static str,
     carried: impl ExactSizeIterator<Item = &'a Context>,
 ) -> Span {
-    let span = tracing::info_span!(
+    let span = messaging_span!(
         parent: None,
         "messaging process batch",
-        otel.name = format_args!("process {destination}"),
-        otel.kind = "consumer",
-        messaging.system = SYSTEM,
-        messaging.operation.type = "process",
-        messaging.operation.name = "process",
-        messaging.destination.name = destination,
-        messaging.batch.message_count = carried.len() as i64,
+        "consumer",
+        "process",
+        destination,
+        messaging.batch.message_count = carried.len() as i64
     );
     // A root: no ambient context either (tracing-opentelemetry would take the thread's).
     let _ = span.set_parent(Context::new());
