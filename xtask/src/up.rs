@@ -240,6 +240,14 @@ async fn run_with(
                 jaeger.version,
                 jaeger.log.display()
             );
+            if let Ok(false) = jaeger.serves_ui().await {
+                let ui = jaeger.ui_url();
+                println!(
+                    "no UI     this Jaeger was built from its Go module, which has no UI: {ui} \
+                     shows a placeholder page; see traces with traceview (cargo xtask up \
+                     --traceview) or in the query API ({ui}/api/traces?service=orders)"
+                );
+            }
             match prometheus {
                 Some(p) => println!(
                     "prometheus {}  (Prometheus {}, deploy/prometheus/prometheus.yml; scrapes {}; \

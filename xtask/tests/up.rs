@@ -168,10 +168,49 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
                 "compose's log settings keep our INFO lines, not the SDK's: {started}"
             );
             assert!(
-                started.contains("Jaeger 2.13.0, deploy/jaeger/jaeger.yaml;")
+                started.contains("Jaeger 2.12.0, deploy/jaeger/jaeger.yaml;")
                     && started.contains("Prometheus 2.42.0, deploy/prometheus/prometheus.yml;"),
                 "the runner says what it started, with compose's files: {started}"
             );
+            // A Jaeger built from its Go module (.ci/install-jaeger's fallback, the only
+            // way where github.com is out of reach) serves a placeholder page in place of
+            // its UI: the runner says so in one line, naming what shows the traces instead.
+            let ui = runner.jaeger_url.clone().unwrap();
+            let page = testkit::http_client()
+                .get(format!("{ui}/"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let placeholder = page.contains(testkit::local_jaeger::UI_PLACEHOLDER);
+            let version = std::process::Command::new(testkit::jaeger_binary())
+                .arg("version")
+                .output()
+                .unwrap();
+            // Jaeger's release build stamps its commit; the module build has none to stamp.
+            if String::from_utf8_lossy(&version.stdout).contains(r#""gitCommit":"""#) {
+                assert!(placeholder, "a module build serves no UI: {page}");
+            }
+            let said: Vec<&String> = runner
+                .started
+                .iter()
+                .filter(|line| line.starts_with("no UI "))
+                .collect();
+            assert_eq!(
+                said.len(),
+                usize::from(placeholder),
+                "the runner says there is no UI exactly when there is none: {started}"
+            );
+            if let Some(line) = said.first() {
+                assert!(
+                    line.contains("placeholder")
+                        && line.contains("traceview (cargo xtask up --traceview)")
+                        && line.contains(&format!("{ui}/api/traces?service=orders")),
+                    "{line}"
+                );
+            }
             assert!(
                 runner.prometheus_url.is_some(),
                 "Prometheus is found here (.ci/run installs it): {started}"

@@ -27,9 +27,15 @@ use tokio::process::{Child, Command};
 use ports::free_ports;
 pub use query::{Query, Span, Trace};
 
+/// A line of the page a Jaeger binary without UI assets serves in place of its UI
+/// (cmd/query/app/ui/placeholder/index.html in Jaeger's source).
+pub const UI_PLACEHOLDER: &str = "This is not the Jaeger UI you are looking for";
+
 /// How to install the binary, for every message that says it is missing.
-pub const INSTALL_HINT: &str =
-    "install it with .ci/install-jaeger (builds Jaeger v2 from its Go module), or set JAEGER_BIN";
+pub const INSTALL_HINT: &str = concat!(
+    "install it with .ci/install-jaeger (Jaeger v2's release binary, or a build of its Go ",
+    "module), or set JAEGER_BIN"
+);
 
 /// The Jaeger binary: `JAEGER_BIN`, else `jaeger` on `PATH`, else Go's bin folder (where
 /// `.ci/install-jaeger` puts it). `None` when there is none.
@@ -67,7 +73,7 @@ fn is_executable(path: &Path) -> bool {
         .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// The release a binary reports (`jaeger version` prints `"gitVersion":"v2.13.0"`), without
+/// The release a binary reports (`jaeger version` prints `"gitVersion":"v2.12.0"`), without
 /// the `v`: the tag of the `jaegertracing/jaeger` image it matches.
 pub fn version(binary: &Path) -> Result<String, String> {
     let output = std::process::Command::new(binary)
@@ -263,7 +269,22 @@ impl Jaeger {
         }
         let health_port = listeners[HEALTH_HTTP];
 
-        let child = spawn_logged(Command::new(binary).args(&args), log, false)?;
+        let mut command = Command::new(binary);
+        command.args(&args);
+        // Jaeger's own OpenTelemetry SDK (its query API's self-tracing, when a configuration
+        // turns it on) sees compose's container environment: no OTEL_ variable, so it exports
+        // to localhost:4317, Jaeger's own receiver there. The same here, not the test's or
+        // the learner's OTEL_ settings, so it never reports into someone else's collector.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("OTEL_") {
+                command.env_remove(name);
+            }
+        }
+        command.env(
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            format!("http://127.0.0.1:{}", ports.otlp_grpc),
+        );
+        let child = spawn_logged(&mut command, log, false)?;
         let mut jaeger = Self {
             child,
             ports,
@@ -331,6 +352,21 @@ impl Jaeger {
     /// The UI's (and its query API's) base URL.
     pub fn ui_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.ports.query_http)
+    }
+
+    /// Whether its UI is the real one: a binary built from Jaeger's Go module has no UI
+    /// assets (the release build compiles them from another repository) and serves a
+    /// placeholder page instead; its query API is the same.
+    pub async fn serves_ui(&self) -> Result<bool, String> {
+        let url = format!("{}/", self.ui_url());
+        let page = reqwest::get(&url)
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| format!("GET {url}: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        Ok(!page.contains(UI_PLACEHOLDER))
     }
 
     /// A client of the query API.
