@@ -1,8 +1,7 @@
 # One image holds every binary of the workspace (orders, orders-worker, users, load); compose
-# picks one with `command:`. Dependencies are compiled in their own cached layer (cargo-chef),
-# cooked for exactly the binaries built below. Measured with the same cargo commands outside
-# Docker (no engine on our machines), 2 cores, before orders-worker was added: the first build
-# 4 min 20 s; an edit of orders' routes.rs then recompiles that one crate, 24 s.
+# builds it once and picks one with `command:`. Dependencies are compiled in their own cached
+# layer (cargo-chef), cooked for exactly the binaries built below, so an edit recompiles only
+# our crates. Build times are in README.md ("Before the workshop").
 
 ARG RUST_VERSION=1.95
 

@@ -1,6 +1,6 @@
-//! docker compose cannot run on these machines (no engine), so the compose path is kept
-//! honest here: the file is validated by a real compose implementation, and its services,
-//! images, ports, healthchecks and variables are checked against what the binaries read.
+//! The compose files, read: validated by a real compose implementation, and their services,
+//! images, ports, healthchecks and variables checked against what the binaries read.
+//! compose_up.rs runs them for real, on a real engine.
 
 use std::{collections::BTreeSet, path::Path, process::Command};
 
@@ -24,8 +24,8 @@ fn strings(value: Option<&Value>) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Validates with a real compose implementation: Docker's compose plugin where installed,
-/// Debian's docker-compose package otherwise (.ci/run installs it). Neither needs an engine.
+/// Validates with a real compose implementation: Docker's compose plugin (.ci/install-docker
+/// builds it), or Debian's docker-compose package where that is what a machine has.
 fn assert_compose_accepts(files: &[&str]) {
     let root = project_root();
     let candidates: [&[&str]; 2] = [&["docker", "compose"], &["docker-compose"]];
