@@ -23,11 +23,12 @@ use tokio::{
 
 use crate::{
     compose::Compose,
+    database::{Database, prepare_database},
+    process::{service_env, stop, wait_ready},
     system::{
-        Collector, Setup, free_ports, load_summary, pid, rss_kb, secs, service_env, settle,
-        spans_per_answer, spawn_service, start_load,
+        Collector, Setup, free_ports, load_summary, pid, rss_kb, secs, settle, spans_per_answer,
+        spawn_service, start_load,
     },
-    up::{Database, prepare_database, stop, wait_ready},
 };
 
 #[derive(Debug, clap::Args)]

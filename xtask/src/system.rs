@@ -14,8 +14,9 @@ use pg_cluster::Cluster;
 use tokio::{io::AsyncReadExt as _, process::Child, task::JoinHandle, time::Instant};
 
 use crate::{
+    cargo::{build, target_dir},
     compose::{Compose, project_root},
-    up::{Server, build, isolated_command, local_database_url, target_dir},
+    process::isolated_command,
 };
 
 /// What a long-running task (`soak`, `bench`) starts from: compose's settings, the binaries
@@ -281,28 +282,6 @@ pub(crate) fn ticks_per_second() -> f64 {
     // SAFETY: sysconf only reads a constant of the system.
     let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     if ticks > 0 { ticks as f64 } else { 100.0 }
-}
-
-/// Compose's environment for `service`, with this machine's addresses in place of compose's
-/// host names: its own port, users' port, the local database and the receiver's endpoint.
-pub(crate) fn service_env(
-    compose: &Compose,
-    service: &str,
-    server: &Server,
-    [port, users_port]: [u16; 2],
-    endpoint: &str,
-) -> Result<BTreeMap<String, String>, String> {
-    let mut env = compose.environment(service)?;
-    for (key, value) in env.iter_mut() {
-        *value = match key.as_str() {
-            "DATABASE_URL" => local_database_url(value, server)?,
-            "LISTEN_ADDR" => format!("127.0.0.1:{port}"),
-            "USERS_URL" => format!("http://127.0.0.1:{users_port}"),
-            "OTEL_EXPORTER_OTLP_ENDPOINT" => endpoint.to_owned(),
-            _ => continue,
-        };
-    }
-    Ok(env)
 }
 
 /// `load` against orders with `args` and a JSON summary, and the task collecting its

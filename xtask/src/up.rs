@@ -15,7 +15,6 @@ use std::{
 };
 
 use pg_cluster::Cluster;
-use sqlx::Connection as _;
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncRead, BufReader},
     process::{Child, Command},
@@ -23,7 +22,12 @@ use tokio::{
 };
 use url::Url;
 
-use crate::compose::{Compose, project_root};
+use crate::{
+    cargo::{build, build_packages, target_dir},
+    compose::{Compose, project_root},
+    database::{Database, prepare_database, redact},
+    process::{isolated_command, service_env, stop, wait_ready},
+};
 
 #[derive(Debug, clap::Args)]
 pub struct Options {
@@ -42,10 +46,13 @@ pub struct Options {
     /// Also start the load generator, with compose's flags (its rate: LOAD_RATE in .env).
     #[arg(long)]
     pub load: bool,
-    /// With no OTEL_EXPORTER_OTLP_ENDPOINT set, Jaeger (or traceview) listens on this port
-    /// for OTLP/gRPC, and on the next one for OTLP/HTTP (compose publishes 4317 and 4318).
+    /// Port for OTLP/gRPC into Jaeger (or traceview), started when OTEL_EXPORTER_OTLP_ENDPOINT
+    /// is unset (compose publishes 4317).
     #[arg(long, default_value_t = 4317)]
     pub otlp_port: u16,
+    /// Port for OTLP/HTTP into the same collector (compose publishes 4318).
+    #[arg(long, default_value_t = 4318)]
+    pub otlp_http_port: u16,
     /// Port for Jaeger's UI and query API (compose publishes 16686).
     #[arg(long, default_value_t = 16686)]
     pub jaeger_port: u16,
@@ -62,11 +69,6 @@ pub struct Options {
     /// Run the binaries found in this directory instead of building them.
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<std::path::PathBuf>,
-}
-
-pub(crate) enum Database {
-    External(Url),
-    Cluster(Cluster),
 }
 
 pub async fn run(options: Options) -> Result<(), String> {
@@ -121,20 +123,12 @@ async fn run_with(
     };
     let otlp = collector.endpoint(options);
     let local = |service: &str, port: u16| -> Result<BTreeMap<String, String>, String> {
-        let mut env = compose.environment(service)?;
-        for (key, value) in env.iter_mut() {
-            *value = match key.as_str() {
-                "DATABASE_URL" => local_database_url(value, &server)?,
-                "LISTEN_ADDR" => format!("127.0.0.1:{port}"),
-                "USERS_URL" => format!("http://127.0.0.1:{}", options.users_port),
-                "OTEL_EXPORTER_OTLP_ENDPOINT" => otlp.clone(),
-                // load's links open the Jaeger this runner started.
-                "JAEGER_UI_URL" => match &collector {
-                    Collector::Jaeger { jaeger, .. } => jaeger.ui_url(),
-                    _ => continue,
-                },
-                _ => continue,
-            };
+        let mut env = service_env(compose, service, &server, [port, options.users_port], &otlp)?;
+        // load's links open the Jaeger this runner started.
+        if let (Some(url), Collector::Jaeger { jaeger, .. }) =
+            (env.get_mut("JAEGER_UI_URL"), &collector)
+        {
+            *url = jaeger.ui_url();
         }
         Ok(env)
     };
@@ -272,12 +266,14 @@ async fn run_with(
             local_jaeger::INSTALL_HINT
         ),
     }
+    // Before `ready:`, which a script may answer with SIGTERM at once: without a handler,
+    // SIGTERM kills the runner outright and leaves Postgres and the services behind.
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     println!(
         "ready: curl -i localhost:{}/orders/1   (Ctrl-C stops everything)",
         options.orders_port
     );
 
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let (mut users_up, mut orders_up, mut worker_up) = (true, true, true);
     let outcome = {
         let load_exit = async {
@@ -403,7 +399,7 @@ async fn start_collector(
     let config = local_jaeger::Config::files(files).with_host(PROMETHEUS, &prometheus_addr);
     let ports = local_jaeger::Ports {
         otlp_grpc: options.otlp_port,
-        otlp_http: options.otlp_port + 1,
+        otlp_http: options.otlp_http_port,
         query_http: options.jaeger_port,
     };
     let log = target_dir(root).join("up").join("jaeger.log");
@@ -506,13 +502,6 @@ pub fn jaeger_config_files(root: &Path, tail_sampling: bool) -> Result<Vec<PathB
     Ok(configs)
 }
 
-/// Cargo's target folder: `CARGO_TARGET_DIR` (relative to the root) or `target`.
-pub(crate) fn target_dir(root: &Path) -> std::path::PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(|dir| root.join(dir))
-        .unwrap_or_else(|| root.join("target"))
-}
-
 async fn start_traceview(
     root: &Path,
     options: &Options,
@@ -524,7 +513,7 @@ async fn start_traceview(
         build_packages(root, options.release, &["traceview"]).await?;
     }
     let grpc = format!("127.0.0.1:{}", options.otlp_port);
-    let http = format!("127.0.0.1:{}", options.otlp_port + 1);
+    let http = format!("127.0.0.1:{}", options.otlp_http_port);
     let mut child = Command::new(binary)
         .args(["--grpc", &grpc, "--http", &http])
         .stdin(Stdio::null())
@@ -536,8 +525,8 @@ async fn start_traceview(
     tokio::time::sleep(Duration::from_millis(300)).await;
     if let Ok(Some(status)) = child.try_wait() {
         return Err(format!(
-            "traceview could not listen on {grpc} ({status}); to send spans to a \
-             collector already there, set OTEL_EXPORTER_OTLP_ENDPOINT=http://{grpc}"
+            "traceview could not listen on {grpc} and {http} ({status}); to send spans \
+             to a collector already there, set OTEL_EXPORTER_OTLP_ENDPOINT=http://{grpc}"
         ));
     }
     Ok(Collector::Traceview(child))
@@ -548,114 +537,6 @@ fn describe(status: std::io::Result<std::process::ExitStatus>) -> String {
         Ok(status) => status.to_string(),
         Err(e) => e.to_string(),
     }
-}
-
-pub(crate) async fn build(root: &Path, release: bool) -> Result<(), String> {
-    // A package's every binary: `-p orders` builds orders and orders-worker.
-    build_packages(root, release, &["orders", "users", "load"]).await
-}
-
-async fn build_packages(root: &Path, release: bool, packages: &[&str]) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    command.current_dir(root).args(["build", "--quiet"]);
-    for package in packages {
-        command.args(["-p", package]);
-    }
-    if release {
-        command.arg("--release");
-    }
-    let status = command
-        .status()
-        .await
-        .map_err(|e| format!("run cargo build: {e}"))?;
-    status
-        .success()
-        .then_some(())
-        .ok_or_else(|| "cargo build failed".to_owned())
-}
-
-/// The admin connection and the credentials the services use.
-pub(crate) struct Server {
-    pub(crate) url: Url,
-}
-
-/// Creates the role compose's Postgres image would create (own cluster only) and the
-/// `orders` and `users` databases that compose's init script creates, when missing.
-pub(crate) async fn prepare_database(
-    compose: &Compose,
-    database: &Database,
-) -> Result<Server, String> {
-    let postgres_env = compose.environment("postgres")?;
-    let (admin, service_url) = match database {
-        Database::External(url) => (url.clone(), url.clone()),
-        Database::Cluster(cluster) => {
-            let admin = Url::parse(&cluster.url("postgres")).map_err(|e| e.to_string())?;
-            let mut service = admin.clone();
-            let user = postgres_env
-                .get("POSTGRES_USER")
-                .map(String::as_str)
-                .unwrap_or("postgres");
-            let password = postgres_env.get("POSTGRES_PASSWORD").map(String::as_str);
-            let _ = service.set_username(user);
-            let _ = service.set_password(password);
-            (admin, service)
-        }
-    };
-    let mut connection = sqlx::PgConnection::connect(admin.as_str())
-        .await
-        .map_err(|e| format!("connect to Postgres at {}: {e}", redact(&admin)))?;
-    let owner = service_url.username().to_owned();
-    if matches!(database, Database::Cluster(_)) && owner != "postgres" {
-        let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM pg_roles WHERE rolname = $1")
-            .bind(&owner)
-            .fetch_optional(&mut connection)
-            .await
-            .map_err(|e| e.to_string())?;
-        if exists.is_none() {
-            let password = service_url
-                .password()
-                .unwrap_or_default()
-                .replace('\'', "''");
-            sqlx::raw_sql(&format!(
-                "CREATE ROLE \"{owner}\" LOGIN PASSWORD '{password}'"
-            ))
-            .execute(&mut connection)
-            .await
-            .map_err(|e| format!("create role {owner}: {e}"))?;
-        }
-    }
-    for name in ["users", "orders"] {
-        let exists: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM pg_database WHERE datname = $1")
-                .bind(name)
-                .fetch_optional(&mut connection)
-                .await
-                .map_err(|e| e.to_string())?;
-        if exists.is_none() {
-            sqlx::raw_sql(&format!("CREATE DATABASE \"{name}\" OWNER \"{owner}\""))
-                .execute(&mut connection)
-                .await
-                .map_err(|e| format!("create database {name}: {e}"))?;
-        }
-    }
-    Ok(Server { url: service_url })
-}
-
-/// Compose's `postgres://user:pw@postgres:5432/orders` with this machine's server.
-pub(crate) fn local_database_url(compose_url: &str, server: &Server) -> Result<String, String> {
-    let compose = Url::parse(compose_url).map_err(|e| format!("compose DATABASE_URL: {e}"))?;
-    let mut url = server.url.clone();
-    url.set_path(compose.path());
-    Ok(url.to_string())
-}
-
-fn redact(url: &Url) -> String {
-    let mut url = url.clone();
-    if url.password().is_some() {
-        let _ = url.set_password(Some("***"));
-    }
-    url.to_string()
 }
 
 fn start(name: &str, binary: &Path, env: &BTreeMap<String, String>) -> Result<Child, String> {
@@ -679,21 +560,6 @@ fn start_with_args(
     Ok(child)
 }
 
-/// `binary` with only `env` (and PATH): a container does not inherit the learner's shell.
-/// Its own process group, so a terminal's Ctrl-C reaches only the runner, which then stops
-/// the children in order; killed if the runner drops it.
-pub(crate) fn isolated_command(binary: &Path, env: &BTreeMap<String, String>) -> Command {
-    let mut command = Command::new(binary);
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(env)
-        .stdin(Stdio::null())
-        .process_group(0)
-        .kill_on_drop(true);
-    command
-}
-
 fn prefix_lines(name: &str, stream: impl AsyncRead + Unpin + Send + 'static) {
     let prefix = format!("[{name:>6}] ");
     tokio::spawn(async move {
@@ -702,31 +568,4 @@ fn prefix_lines(name: &str, stream: impl AsyncRead + Unpin + Send + 'static) {
             println!("{prefix}{line}");
         }
     });
-}
-
-pub(crate) async fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
-    let client = reqwest::Client::new();
-    let url = format!("http://127.0.0.1:{port}/readyz");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let response = client.get(&url).send().await;
-        if response.is_ok_and(|r| r.status().is_success()) {
-            return Ok(());
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "service on port {port} exited during start-up: {status}"
-            ));
-        }
-        if tokio::time::Instant::now() > deadline {
-            return Err(format!("{url} not ready within 60 s"));
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// SIGTERM, then up to 30 s for in-flight requests and the span flush. The exit status,
-/// or `None` when it had to be killed.
-pub(crate) async fn stop(child: &mut Child) -> Option<std::process::ExitStatus> {
-    local_jaeger::terminate(child, Duration::from_secs(30)).await
 }

@@ -97,6 +97,19 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
             "round {round}: orders-worker ready"
         );
         assert!(runner.pid("orders-worker") > 0);
+        if round != 2 {
+            // The collector the runner started takes OTLP/HTTP on the port given for it.
+            let export = testkit::http_client()
+                .post(format!(
+                    "http://127.0.0.1:{}/v1/traces",
+                    runner.otlp_http_port
+                ))
+                .header("content-type", "application/x-protobuf")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(export.status(), 200, "round {round}: OTLP/HTTP export");
+        }
         if round == 1 {
             // The worker stopped, as `docker compose stop orders-worker` would: the runner
             // says so and the others keep running.

@@ -11,7 +11,10 @@
 //!
 //! [`query`] reads what Jaeger stored through the HTTP API its UI reads; [`prometheus`]
 //! runs the Prometheus its Monitor tab reads, as compose runs it.
+//! [`wait_ready`] and [`terminate`] are how every process the workbench starts is waited
+//! for and stopped, the runner's services as well as these two.
 
+mod process;
 pub mod prometheus;
 pub mod query;
 
@@ -25,6 +28,8 @@ use std::{
 use tokio::process::{Child, Command};
 
 use ports::free_ports;
+use process::spawn_logged;
+pub use process::{NotReady, READY_WITHIN, terminate, wait_ready};
 pub use query::{Query, Span, Trace};
 
 /// A line of the page a Jaeger binary without UI assets serves in place of its UI
@@ -299,36 +304,25 @@ impl Jaeger {
 
     async fn wait_healthy(&mut self) -> Result<(), String> {
         let url = format!("http://127.0.0.1:{}/status", self.health_port);
-        let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let healthy = match client.get(&url).send().await {
-                Ok(response) if response.status().is_success() => response
-                    .json::<serde_json::Value>()
-                    .await
-                    .is_ok_and(|status| status["healthy"] == true),
-                _ => false,
-            };
-            if healthy {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let tail = tail(&self.log);
-                let ports: Vec<u16> = self.listeners.values().copied().collect();
-                return Err(format!(
-                    "jaeger exited during start-up ({status}); its log: {}\n{tail}{}",
-                    self.log.display(),
-                    ports::holders_if_in_use(&tail, &ports)
-                ));
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(format!(
-                    "jaeger not healthy within 60 s; its log: {}",
+        let healthy = async |response: reqwest::Response| {
+            response
+                .json::<serde_json::Value>()
+                .await
+                .is_ok_and(|status| status["healthy"] == true)
+        };
+        wait_ready(&mut self.child, &url, healthy)
+            .await
+            .map_err(|not_ready| match not_ready {
+                NotReady::Exited(status) => {
+                    let ports: Vec<u16> = self.listeners.values().copied().collect();
+                    process::exited_during_start("jaeger", status, &self.log, &ports)
+                }
+                NotReady::TimedOut(within) => format!(
+                    "jaeger not healthy within {} s; its log: {}",
+                    within.as_secs(),
                     self.log.display()
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+                ),
+            })
     }
 
     /// Where services send spans: OTLP/gRPC, as `OTEL_EXPORTER_OTLP_ENDPOINT`.
@@ -387,55 +381,4 @@ impl Jaeger {
     pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
-}
-
-/// Starts `command` with its stdout and stderr in `log` (truncated, or appended to when
-/// `append`), in its own process group so that a terminal's Ctrl-C reaches only whoever
-/// started it, and killed if dropped.
-fn spawn_logged(command: &mut Command, log: &Path, append: bool) -> Result<Child, String> {
-    if let Some(dir) = log.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| format!("create {}: {e}", dir.display()))?;
-    }
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .write(true)
-        .append(append)
-        .truncate(!append)
-        .open(log)
-        .map_err(|e| format!("open {}: {e}", log.display()))?;
-    let err = out
-        .try_clone()
-        .map_err(|e| format!("open {}: {e}", log.display()))?;
-    command
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        .process_group(0)
-        .kill_on_drop(true)
-        .spawn()
-        .map_err(|e| format!("start {:?}: {e}", command.as_std().get_program()))
-}
-
-/// How every process the workbench starts is stopped (Jaeger, Prometheus, the runner's and
-/// the tests' services): SIGTERM, as compose and Kubernetes send it, then up to `grace` to
-/// exit, then killed. The exit status, or none when it had to be killed.
-pub async fn terminate(child: &mut Child, grace: Duration) -> Option<std::process::ExitStatus> {
-    if let Some(pid) = child.id() {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    }
-    match tokio::time::timeout(grace, child.wait()).await {
-        Ok(status) => status.ok(),
-        Err(_) => {
-            let _ = child.kill().await;
-            None
-        }
-    }
-}
-
-/// The last lines of a log, for an error message.
-fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(20)..].join("\n")
 }

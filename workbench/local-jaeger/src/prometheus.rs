@@ -13,6 +13,8 @@ use std::{
 
 use tokio::process::{Child, Command};
 
+use crate::{NotReady, process};
+
 /// How to install it, for every message that says it is missing.
 pub const INSTALL_HINT: &str =
     "install Debian's prometheus package (apt-get install prometheus), or set PROMETHEUS_BIN";
@@ -108,7 +110,7 @@ impl Prometheus {
         std::fs::write(&local, local_config(config, targets)?)
             .map_err(|e| format!("write {}: {e}", local.display()))?;
         // Appended to: a restart in the same folder keeps the earlier run's lines.
-        let child = crate::spawn_logged(
+        let child = process::spawn_logged(
             Command::new(binary)
                 .arg(format!("--config.file={}", local.display()))
                 .arg(format!("--web.listen-address=127.0.0.1:{port}"))
@@ -131,31 +133,17 @@ impl Prometheus {
 
     async fn wait_ready(&mut self) -> Result<(), String> {
         let url = format!("{}/-/ready", self.url());
-        let client = reqwest::Client::new();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            if client
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Ok(());
-            }
-            if let Ok(Some(status)) = self.child.try_wait() {
-                let log = self.dir.join("prometheus.log");
-                let tail = crate::tail(&log);
-                return Err(format!(
-                    "prometheus exited during start-up ({status}); its log: {}\n{tail}{}",
-                    log.display(),
-                    ports::holders_if_in_use(&tail, &[self.port])
-                ));
-            }
-            if tokio::time::Instant::now() > deadline {
-                return Err(format!("{url} not ready within 60 s"));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        crate::wait_ready(&mut self.child, &url, async |_| true)
+            .await
+            .map_err(|not_ready| match not_ready {
+                NotReady::Exited(status) => {
+                    let log = self.dir.join("prometheus.log");
+                    process::exited_during_start("prometheus", status, &log, &[self.port])
+                }
+                NotReady::TimedOut(within) => {
+                    format!("{url} not ready within {} s", within.as_secs())
+                }
+            })
     }
 
     /// Its base URL: its own UI, and what jaeger_query reads.
@@ -189,6 +177,6 @@ impl Prometheus {
 
     /// SIGTERM, then up to 10 s to exit (killed after that).
     pub async fn stop(&mut self) -> Option<std::process::ExitStatus> {
-        crate::terminate(&mut self.child, Duration::from_secs(10)).await
+        process::terminate(&mut self.child, Duration::from_secs(10)).await
     }
 }

@@ -17,7 +17,7 @@ use std::{fmt::Write as _, path::Path, time::Duration};
 use super::{Kind, Options, Stack, VARIANTS};
 use crate::{
     compose::Compose,
-    up::{Database, prepare_database},
+    database::{Database, prepare_database},
 };
 
 /// One variant's count.

@@ -20,6 +20,7 @@ mod plot;
 mod report;
 mod seed;
 mod stack;
+mod stats;
 mod throughput;
 
 use stack::Stack;
@@ -40,11 +41,12 @@ use tokio::{
 
 use crate::{
     compose::Compose,
+    database::{Database, prepare_database},
+    process::{isolated_command, service_env, stop, wait_ready},
     system::{
-        Collector, Setup, cpu_ticks, free_ports, load_summary, pid, rss_kb, service_env, settle,
+        Collector, Setup, cpu_ticks, free_ports, load_summary, pid, rss_kb, settle,
         spans_per_answer, spawn_service, start_load,
     },
-    up::{Database, isolated_command, prepare_database, stop, wait_ready},
 };
 
 #[derive(Debug, clap::Args)]
@@ -257,7 +259,7 @@ pub async fn run(options: Options) -> Result<(), String> {
         options.seed_only || !(options.skip_seed || options.cpu_only || options.instructions);
     let tools = if with_seed {
         let root = crate::compose::project_root();
-        Some(seed::Tools::prepare(&root, &crate::up::target_dir(&root)).await?)
+        Some(seed::Tools::prepare(&root, &crate::cargo::target_dir(&root)).await?)
     } else {
         None
     };

@@ -208,7 +208,7 @@ impl Drop for Group {
 impl Tutorial {
     async fn start(
         compose: &Compose,
-        server: &crate::up::Server,
+        server: &crate::database::Server,
         root: &Path,
         tools: &Tools,
         log_dir: &Path,
@@ -329,7 +329,7 @@ impl Comparison {
             .zip(self.rounds(1))
             .map(|(ours, theirs)| f(ours, theirs))
             .collect();
-        super::report::median(ratios)
+        super::stats::median(ratios)
     }
 
     /// How many times the tutorial's throughput ours is (median of the rounds).
@@ -354,7 +354,7 @@ impl Comparison {
     }
 
     pub(crate) fn median(&self, stack: usize, f: impl Fn(&SeedRun) -> f64) -> f64 {
-        super::report::median(self.rounds(stack).map(f).collect())
+        super::stats::median(self.rounds(stack).map(f).collect())
     }
 }
 
@@ -532,59 +532,5 @@ mod tests {
         assert_eq!(run.errors, 8);
         assert_eq!((run.p50_ms, run.p99_ms), (1.5, 12.25));
         assert!(parse_wrk(&serde_json::json!({"requests": 1})).is_err());
-    }
-
-    fn run(stack: usize, round: usize, per_s: f64, p99_ms: f64, answered: u64) -> SeedRun {
-        SeedRun {
-            stack,
-            round,
-            per_s,
-            answered,
-            p50_ms: p99_ms / 4.0,
-            p99_ms,
-            spans: answered * [7, 13][stack],
-            ..SeedRun::default()
-        }
-    }
-
-    #[test]
-    fn the_table_shows_each_round_and_the_medians_of_the_rounds_ratios() {
-        let comparison = Comparison {
-            runs: vec![
-                run(0, 1, 3000.0, 10.0, 36_000),
-                run(1, 1, 100.0, 200.0, 1200),
-                run(0, 2, 2000.0, 20.0, 24_000),
-                run(1, 2, 100.0, 200.0, 1200),
-                run(0, 3, 2500.0, 12.5, 30_000),
-                run(1, 3, 100.0, 300.0, 1200),
-            ],
-            per_answer: [7, 13],
-            versions: vec![("fastapi".to_owned(), "0.165.0".to_owned())],
-            connections: 32,
-            duration: Duration::from_secs(12),
-        };
-        // Per round: 30x, 20x, 25x; 20, 10, 24.
-        assert_eq!(comparison.throughput_ratio(), 25.0);
-        assert_eq!(comparison.p99_ratio(), 20.0);
-        let table = super::super::report::seed_table(&comparison);
-        assert!(
-            table.starts_with("### Against the tutorial's stack\n"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| ours (Rust) | 2 | 2000 | 5.00 | 20.00 | 0 | 168000 | 168000 | 0 |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| req/s | 2500 | 100 | **25.0x** |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| p99 ms | 12.50 | 200.00 | **1/20.0** |"),
-            "{table}"
-        );
-        assert!(table.contains("fastapi 0.165.0"), "{table}");
-        let targets = super::super::report::seed_targets(&comparison);
-        assert!(targets.iter().all(|(_, met, _)| *met), "{targets:?}");
     }
 }

@@ -24,7 +24,7 @@ impl Stack {
     pub(super) async fn start(
         variant: usize,
         compose: &Compose,
-        server: &crate::up::Server,
+        server: &crate::database::Server,
         bin_dir: &Path,
         log_dir: &Path,
         extra: &[(String, String)],

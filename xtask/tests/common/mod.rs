@@ -25,6 +25,8 @@ pub struct Runner {
     pub worker_port: u16,
     /// Where the runner's collector takes OTLP/gRPC (when none is named).
     pub otlp_port: u16,
+    /// Where it takes OTLP/HTTP.
+    pub otlp_http_port: u16,
     /// The throwaway cluster's directory, as the runner printed it.
     pub cluster_dir: PathBuf,
     /// Jaeger's UI, when the runner started one (it says so).
@@ -53,12 +55,13 @@ impl Runner {
         for bin in ["orders-worker", "users", "load", "traceview"] {
             testkit::binary(bin);
         }
-        let drawn = testkit::free_ports::<6>();
+        let drawn = testkit::free_ports::<7>();
         let [
             orders_port,
             users_port,
             worker_port,
             otlp_port,
+            otlp_http_port,
             jaeger_port,
             prometheus_port,
         ] = drawn;
@@ -67,6 +70,7 @@ impl Runner {
             .args(["--users-port", &users_port.to_string()])
             .args(["--worker-port", &worker_port.to_string()])
             .args(["--otlp-port", &otlp_port.to_string()])
+            .args(["--otlp-http-port", &otlp_http_port.to_string()])
             .args(["--jaeger-port", &jaeger_port.to_string()])
             .args(["--prometheus-port", &prometheus_port.to_string()])
             .arg("--bin-dir")
@@ -129,6 +133,7 @@ impl Runner {
             users_port,
             worker_port,
             otlp_port,
+            otlp_http_port,
             cluster_dir,
             jaeger_url,
             prometheus_url,
