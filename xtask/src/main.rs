@@ -20,6 +20,10 @@ enum Task {
     /// CPU per request with tracing on, sampled and off; the highest steady rate; latency,
     /// memory and spans at 50% and 80% of it. Writes docs/benchmarks.md. Not a test.
     Bench(xtask::bench::Options),
+    /// Reads Jaeger and says what your attempt at a workshop exercise shows, and whether it
+    /// is the answer (every exercise, one line each, without N). Exit 0 on a pass, 1
+    /// otherwise, 2 when Jaeger cannot be read.
+    Check(xtask::check::Options),
 }
 
 #[tokio::main]
@@ -37,6 +41,14 @@ async fn main() -> ExitCode {
             Err(error) => {
                 eprintln!("xtask bench: {error}");
                 ExitCode::FAILURE
+            }
+        },
+        Task::Check(options) => match xtask::check::run(options).await {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => ExitCode::FAILURE,
+            Err(error) => {
+                eprintln!("xtask check: {error}");
+                ExitCode::from(2)
             }
         },
         Task::Soak(options) => match xtask::soak::run(options).await {

@@ -32,11 +32,12 @@ const JAEGER: &str = "http://127.0.0.1:16686";
 const PROMETHEUS: &str = "http://127.0.0.1:9090";
 const OTLP: &str = "http://127.0.0.1:4317";
 
-/// `docker compose` in the project's root, as this test's project.
+/// `docker compose` in the project's root, as this test's project, bounded: the first build
+/// takes about 10 minutes on 2 cores, and a hung engine must not hang the test run.
 fn compose(files: &[&str], args: &[&str]) -> Command {
-    let mut command = Command::new("docker");
+    let mut command = Command::new("timeout");
     command
-        .arg("compose")
+        .args(["--kill-after=10", "1800", "docker", "compose"])
         .args(files.iter().flat_map(|f| ["-f", f]))
         .args(args)
         .current_dir(project_root())
