@@ -3,8 +3,9 @@
 //! localhost:8080/orders/1` answered with `traceresponse`; that trace in Jaeger through the
 //! published port, the tree the README draws; a trace of `load` and one of a new order
 //! through orders-worker; Prometheus with the spanmetrics and the Monitor tab's API; no
-//! `jaeger` service of Jaeger's own; the tail-sampling overlay as the README runs it; a stop
-//! that kills nothing; and `down -v` leaving nothing behind.
+//! `jaeger` service of Jaeger's own; `cargo xtask check 1` passing against this Jaeger; the
+//! tail-sampling overlay as the README runs it; a stop that kills nothing; and `down -v`
+//! leaving nothing behind.
 //!
 //! Needs an engine and the compose plugin (`.ci/install-docker`) and the images compose
 //! names: pulled where a registry answers, local stand-ins otherwise
@@ -273,6 +274,18 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
     assert_eq!(trace.spans.len(), 7, "{}", trace.outline());
     assert_eq!(trace.services(), ["orders", "users"]);
     assert_eq!(tree(&trace), readme_tree(), "{}", trace.outline());
+    // The learner's own check of exercise 1 reads compose's Jaeger (its default URL).
+    let check = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["check", "1", "--trace", &id])
+        .env_remove("JAEGER_URL")
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "cargo xtask check 1 against compose's Jaeger:\n{}{}",
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr)
+    );
 
     // load's traces: its client span above orders and users.
     let load = eventually(
@@ -300,9 +313,15 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
     let order = jaeger
         .settled_trace(
             &trace_id(&headers),
+            // Each service's spans arrive in its own batches, a second apart: wait for the
+            // spans that end last in each (the server and consumer spans end after their
+            // children), users called twice (by orders, then by the worker).
             |t| {
-                !t.find("orders-worker", "process order-confirmations")
-                    .is_empty()
+                !t.find("orders", "POST /orders").is_empty()
+                    && !t
+                        .find("orders-worker", "process order-confirmations")
+                        .is_empty()
+                    && t.find("users", "GET /users/{user_id}").len() == 2
             },
             Duration::from_secs(60),
         )
