@@ -161,22 +161,6 @@ fn tree(trace: &Trace) -> Vec<(String, usize, String, String)> {
     out
 }
 
-/// Polls `check` until it gives a value, for up to `timeout`.
-async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "{what}: not within {timeout:?}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
 /// `docker compose ps` as JSON, one object per container.
 fn containers(files: &[&str]) -> Vec<Value> {
     let output = succeed(compose(files, &["ps", "--all", "--format", "json"]));
@@ -288,8 +272,7 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
     );
 
     // load's traces: its client span above orders and users.
-    let load = eventually(
-        "a trace of load in three services",
+    let load = testkit::eventually(
         Duration::from_secs(60),
         || async {
             let traces = jaeger.search(&Search::recent("load")).await.ok()?;
@@ -297,6 +280,7 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
                 .into_iter()
                 .find(|t| t.services() == ["load", "orders", "users"])
         },
+        || "a trace of load in three services".to_owned(),
     )
     .await;
     assert!(load.spans.len() >= 8, "{}", load.outline());
@@ -336,8 +320,7 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
 
     // The Monitor tab: Prometheus scraped Jaeger's spanmetrics, and Jaeger reads them back.
     let http = reqwest::Client::new();
-    eventually(
-        "spanmetrics for orders in Prometheus",
+    testkit::eventually(
         Duration::from_secs(90),
         || async {
             let url = url::Url::parse_with_params(
@@ -352,10 +335,10 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
             let series = answer["data"]["result"].as_array()?.len();
             (series > 0).then_some(())
         },
+        || "spanmetrics for orders in Prometheus".to_owned(),
     )
     .await;
-    eventually(
-        "the Monitor tab's calls for orders",
+    testkit::eventually(
         Duration::from_secs(90),
         || async {
             let series = jaeger
@@ -364,6 +347,7 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
                 .ok()?;
             series.iter().any(|s| s.peak() > 0.0).then_some(())
         },
+        || "the Monitor tab's calls for orders".to_owned(),
     )
     .await;
     // Jaeger does not trace itself: the UI's own calls are not a service.

@@ -124,6 +124,9 @@ pub struct TelemetryConfig {
     pub warnings: Vec<String>,
 }
 
+/// `OTEL_RESOURCE_ATTRIBUTES`' pairs, in order.
+type Attributes = Vec<(String, String)>;
+
 /// Where settings come from: the environment ([`optional`]), or a list in the tests.
 type Lookup<'a> = dyn Fn(&'static str) -> Result<Option<String>, ConfigError> + 'a;
 
@@ -308,19 +311,21 @@ impl Reader<'_> {
         Ok((!sdk_reads_it).then_some(sampler))
     }
 
-    fn resource_attributes(&mut self) -> Result<Option<Vec<(String, String)>>, ConfigError> {
+    /// The attributes, decoded (none when the value is unusable), and the correction the
+    /// SDK needs: `None` when its own reading gives the same.
+    fn resource_attributes(&mut self) -> Result<(Attributes, Option<Attributes>), ConfigError> {
         const VAR: &str = "OTEL_RESOURCE_ATTRIBUTES";
         let Some(raw) = self.get(VAR)? else {
-            return Ok(None);
+            return Ok((Vec::new(), None));
         };
         // "The entire environment variable value SHOULD be discarded" on any error.
         match parse_resource_attributes(&raw) {
             // Nothing to decode: the SDK's reading is the same.
-            Ok(_) if !raw.contains('%') => Ok(None),
-            Ok(attributes) => Ok(Some(attributes)),
+            Ok(attributes) if !raw.contains('%') => Ok((attributes, None)),
+            Ok(attributes) => Ok((attributes.clone(), Some(attributes))),
             Err(why) => {
                 self.warn(VAR, &raw, &why, "no attributes from it");
-                Ok(Some(Vec::new()))
+                Ok((Vec::new(), Some(Vec::new())))
             }
         }
     }
@@ -350,17 +355,11 @@ impl TelemetryConfig {
             lookup,
             warnings: Vec::new(),
         };
-        let resource_attributes = reader.resource_attributes()?;
-        let attributes_name = match &resource_attributes {
-            Some(attributes) => attributes.clone(),
-            None => reader
-                .get("OTEL_RESOURCE_ATTRIBUTES")?
-                .and_then(|raw| parse_resource_attributes(&raw).ok())
-                .unwrap_or_default(),
-        }
-        .into_iter()
-        .find(|(k, _)| k == "service.name")
-        .map(|(_, v)| v);
+        let (attributes, resource_attributes) = reader.resource_attributes()?;
+        let attributes_name = attributes
+            .into_iter()
+            .find(|(k, _)| k == "service.name")
+            .map(|(_, v)| v);
         let service_name = reader
             .get("OTEL_SERVICE_NAME")?
             .filter(|name| !name.is_empty())
