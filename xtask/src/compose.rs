@@ -72,15 +72,28 @@ impl Compose {
             .collect()
     }
 
-    /// A service's `command` (list form), interpolated.
+    /// What a service's container runs: its `entrypoint` then its `command` (list forms;
+    /// the image sets neither), interpolated.
     pub fn command(&self, service: &str) -> Result<Vec<String>, String> {
-        self.service(service)
-            .and_then(|s| s.get("command"))
-            .and_then(Value::as_array)
-            .ok_or_else(|| format!("{service}: no command list in docker-compose.yml"))?
-            .iter()
-            .map(|arg| self.interpolate(&scalar(arg)))
-            .collect()
+        let list = |key: &str| -> Result<Vec<String>, String> {
+            match self.service(service).and_then(|s| s.get(key)) {
+                None => Ok(Vec::new()),
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|arg| self.interpolate(&scalar(arg)))
+                    .collect(),
+                Some(_) => Err(format!(
+                    "{service}: {key} is not a list in docker-compose.yml"
+                )),
+            }
+        };
+        let argv = [list("entrypoint")?, list("command")?].concat();
+        match argv.is_empty() {
+            true => Err(format!(
+                "{service}: no entrypoint or command in docker-compose.yml"
+            )),
+            false => Ok(argv),
+        }
     }
 
     pub fn interpolate(&self, value: &str) -> Result<String, String> {

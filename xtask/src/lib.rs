@@ -1,5 +1,5 @@
-//! Project tasks: the commands `up` (the Docker-less runner), `check` (a learner's answer to
-//! a workshop exercise, read from Jaeger), `soak` and `bench`, over the
+//! Project tasks: the commands `up` (the Docker-less runner), `soak` and `bench` (and
+//! `check`, which is the workshop crate's), over the
 //! modules they share. `compose` reads docker-compose.yml and .env the way compose does, so
 //! every command starts the binaries with the very environment compose gives them;
 //! `cargo` builds them, `database` prepares Postgres, `process` runs and stops them, and
@@ -8,7 +8,6 @@
 
 pub mod bench;
 mod cargo;
-pub mod check;
 pub mod compose;
 mod database;
 mod process;

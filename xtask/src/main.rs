@@ -1,4 +1,4 @@
-use std::process::ExitCode;
+use std::{io::Write as _, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -23,7 +23,7 @@ enum Task {
     /// Reads Jaeger and says what your attempt at a workshop exercise shows, and whether it
     /// is the answer (every exercise, one line each, without N). Exit 0 on a pass, 1
     /// otherwise, 2 when Jaeger cannot be read.
-    Check(xtask::check::Options),
+    Check(workshop::Options),
 }
 
 #[tokio::main]
@@ -32,7 +32,9 @@ async fn main() -> ExitCode {
         Task::Up(options) => match xtask::up::run(options).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                eprintln!("xtask up: {error}");
+                // Not eprintln!: a closed stderr (`2>&1 | tee`, tee ended) is no reason to
+                // panic, and the runner has stopped everything by now.
+                let _ = writeln!(std::io::stderr(), "xtask up: {error}");
                 ExitCode::FAILURE
             }
         },
@@ -43,14 +45,7 @@ async fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Task::Check(options) => match xtask::check::run(options).await {
-            Ok(true) => ExitCode::SUCCESS,
-            Ok(false) => ExitCode::FAILURE,
-            Err(error) => {
-                eprintln!("xtask check: {error}");
-                ExitCode::from(2)
-            }
-        },
+        Task::Check(options) => workshop::command(options, "xtask check").await,
         Task::Soak(options) => match xtask::soak::run(options).await {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,

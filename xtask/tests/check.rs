@@ -6,12 +6,11 @@ mod common;
 
 use std::{process::Output, time::Duration};
 
-use common::Runner;
-use serde_json::Value;
-use xtask::{
-    check::guide::{self, Block},
-    compose::project_root,
+use common::{
+    Runner,
+    guide::{LoadRun, command as guide_command},
 };
+use serde_json::Value;
 
 /// `xtask check args...` against `jaeger`.
 async fn check(jaeger: &str, args: &[&str]) -> Output {
@@ -35,20 +34,6 @@ fn shown(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
-}
-
-/// The guide's command number `index` of `exercise`, as docs/workshop.md writes it.
-fn guide_command(exercise: u32, index: usize) -> String {
-    let blocks = guide::load(&project_root()).unwrap();
-    blocks
-        .into_iter()
-        .filter(|(n, _)| *n == exercise)
-        .flat_map(|(_, block)| match block {
-            Block::Sh(lines) => lines,
-            Block::Console(_) => Vec::new(),
-        })
-        .nth(index)
-        .unwrap_or_else(|| panic!("exercise {exercise} has a command {index}"))
 }
 
 /// Runs a curl command of the guide against the runner's orders.
@@ -137,15 +122,13 @@ async fn attempts_pass_fail_or_are_missing_as_jaeger_shows_them() {
     // Exercise 7 without the sampler ratio: the guide's run of load, its sampler variables
     // left out, keeps every one of its 200 traces.
     let command = guide_command(7, 0);
-    let (_sampler, args) = command
-        .split_once("cargo run --release -p load -- ")
-        .expect("exercise 7 runs load");
+    let run = LoadRun::parse(&command).expect("exercise 7 runs compose's load");
     let load = std::process::Command::new(testkit::binary("load"))
         .args([
             "--target",
             &format!("http://127.0.0.1:{}", runner.orders_port),
         ])
-        .args(args.split_whitespace())
+        .args(&run.args)
         .env(
             "OTEL_EXPORTER_OTLP_ENDPOINT",
             format!("http://127.0.0.1:{}", runner.otlp_port),
@@ -173,6 +156,19 @@ async fn attempts_pass_fail_or_are_missing_as_jaeger_shows_them() {
         let passed = line.contains(": pass: ");
         assert_eq!(passed, n < 3, "exercise {}: {line}", n + 1);
     }
+
+    // Into a pipe nobody reads (`check | head -0`): its verdict's exit code, no panic.
+    let mut closed = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .arg("check")
+        .env("JAEGER_URL", &jaeger)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(closed.stdout.take());
+    let output = closed.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", shown(&output));
+    assert!(output.stderr.is_empty(), "{}", shown(&output));
 
     let dir = runner.cluster_dir.clone();
     let (status, _) = runner.stop().await;

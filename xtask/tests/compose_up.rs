@@ -4,8 +4,8 @@
 //! published port, the tree the README draws; a trace of `load` and one of a new order
 //! through orders-worker; Prometheus with the spanmetrics and the Monitor tab's API; no
 //! `jaeger` service of Jaeger's own; `cargo xtask check 1` passing against this Jaeger; the
-//! tail-sampling overlay as the README runs it; a stop that kills nothing; and `down -v`
-//! leaving nothing behind.
+//! tail-sampling overlay as docs/workshop.md runs it; a stop that kills nothing; and `down
+//! -v` leaving nothing behind.
 //!
 //! Needs an engine and the compose plugin (`.ci/install-docker`) and the images compose
 //! names: pulled where a registry answers, local stand-ins otherwise
@@ -16,94 +16,24 @@
 mod common;
 
 use std::{
-    process::{Command, Output},
+    process::Command,
     time::{Duration, Instant},
 };
 
-use common::tail::{Traffic, check_what_tail_sampling_keeps};
+use common::{
+    engine::{
+        JAEGER, ORDERS, PROJECT, Stack, compose, curl, docker, require_engine, succeed, trace_id,
+    },
+    guide::command as guide_command,
+    tail::{Traffic, check_what_tail_sampling_keeps},
+};
 use serde_json::Value;
 use testkit::local_jaeger::{Query, Trace, query::Search};
 use xtask::compose::project_root;
 
-const PROJECT: &str = "tracing-workshop-test";
 const TAIL_SAMPLING: &[&str] = &["docker-compose.yml", "docker-compose.tail-sampling.yml"];
-/// Where compose publishes them (`PUBLISH_ADDRESS` in .env).
-const ORDERS: &str = "http://127.0.0.1:8080";
-const JAEGER: &str = "http://127.0.0.1:16686";
 const PROMETHEUS: &str = "http://127.0.0.1:9090";
 const OTLP: &str = "http://127.0.0.1:4317";
-
-/// `docker compose` in the project's root, as this test's project, bounded: the first build
-/// takes about 10 minutes on 2 cores, and a hung engine must not hang the test run.
-fn compose(files: &[&str], args: &[&str]) -> Command {
-    let mut command = Command::new("timeout");
-    command
-        .args(["--kill-after=10", "1800", "docker", "compose"])
-        .args(files.iter().flat_map(|f| ["-f", f]))
-        .args(args)
-        .current_dir(project_root())
-        .env("COMPOSE_PROJECT_NAME", PROJECT);
-    command
-}
-
-fn succeed(mut command: Command) -> Output {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{}\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
-
-fn docker(args: &[&str]) -> String {
-    let mut command = Command::new("docker");
-    command.args(args);
-    String::from_utf8_lossy(&succeed(command).stdout).into_owned()
-}
-
-/// The stack, taken down with its volume however the test ends.
-struct Stack;
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        let _ = compose(&[], &["down", "-v", "--remove-orphans", "--timeout", "5"]).output();
-    }
-}
-
-/// The curl a learner types (`-i`): the status and the headers, lower-cased.
-fn curl(args: &[&str]) -> (u16, Vec<(String, String)>) {
-    let mut command = Command::new("curl");
-    command.args(["-s", "-i", "--max-time", "10"]).args(args);
-    let output = succeed(command);
-    let text = String::from_utf8_lossy(&output.stdout).into_owned();
-    let mut lines = text.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("an HTTP answer: {text}"));
-    let headers = lines
-        .take_while(|l| !l.trim().is_empty())
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    (status, headers)
-}
-
-/// The trace id of an answer's `traceresponse` (`00-<trace id>-<span id>-<flags>`).
-fn trace_id(headers: &[(String, String)]) -> String {
-    let value = headers
-        .iter()
-        .find(|(k, _)| k == "traceresponse")
-        .map(|(_, v)| v)
-        .unwrap_or_else(|| panic!("a traceresponse header: {headers:?}"));
-    value.split('-').nth(1).unwrap().to_owned()
-}
 
 /// The tree README.md draws under its title: (service, depth, name, kind) per line.
 fn readme_tree() -> Vec<(String, usize, String, String)> {
@@ -197,16 +127,33 @@ fn images_of_the_machine() -> String {
     String::from_utf8_lossy(&succeed(command).stdout).into_owned()
 }
 
+/// `docker compose run --rm check ARGS`, which must exit with `code`: what it printed.
+fn run_check(args: &[&str], code: i32) -> String {
+    let mut command = compose(&[], &["run", "--rm", "check"]);
+    command.args(args);
+    let output = command.output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "docker compose run --rm check {args:?}:\n{said}"
+    );
+    said
+}
+
+fn sh(line: &str) -> Command {
+    let mut command = Command::new("sh");
+    command.args(["-c", line]);
+    command
+}
+
 #[tokio::test]
 async fn docker_compose_up_runs_what_the_readme_promises() {
-    let engine = Command::new("docker")
-        .args(["info", "--format", "{{.ServerVersion}}"])
-        .output();
-    assert!(
-        engine.as_ref().is_ok_and(|o| o.status.success()),
-        "no container engine answers `docker info`: .ci/install-docker installs Debian's \
-         docker.io and starts dockerd ({engine:?})"
-    );
+    require_engine();
     let version = docker(&["compose", "version", "--short"]);
     eprintln!(
         "engine {}, compose {}",
@@ -258,17 +205,54 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
     assert_eq!(trace.spans.len(), 7, "{}", trace.outline());
     assert_eq!(trace.services(), ["orders", "users"]);
     assert_eq!(tree(&trace), readme_tree(), "{}", trace.outline());
-    // The learner's own check of exercise 1 reads compose's Jaeger (its default URL).
-    let check = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["check", "1", "--trace", &id])
-        .env_remove("JAEGER_URL")
-        .output()
-        .unwrap();
+    // The learner's checks, from the image, on compose's network: exercise 1 with the
+    // curl's trace, then 2 and 3 as the guide sends them; 6 with propagation on fails, in
+    // the workshop's words.
+    let said = run_check(&["1", "--trace", &id], 0);
+    assert!(said.contains("exercise  1: pass: "), "{said}");
+    for exercise in [2, 3] {
+        let sent = guide_command(exercise, 0);
+        succeed(sh(&sent));
+        let said = run_check(&[&exercise.to_string()], 0);
+        assert!(said.contains(": pass: "), "{sent}: {said}");
+    }
+    succeed(sh(&guide_command(6, 0)));
+    let said = run_check(&["6", "--wait", "3s"], 1);
     assert!(
-        check.status.success(),
-        "cargo xtask check 1 against compose's Jaeger:\n{}{}",
-        String::from_utf8_lossy(&check.stdout),
-        String::from_utf8_lossy(&check.stderr)
+        said.contains("users continued orders' trace, so propagation is on"),
+        "{said}"
+    );
+
+    // More load from the image (`docker compose run --rm load`): its traces reach Jaeger,
+    // rooted in load, through orders and users. Compose's own load sends 2 a second; this
+    // run's 40 requests are what makes 40 or more in its window.
+    let window = std::time::SystemTime::now();
+    let output = succeed(compose(
+        &[],
+        &["run", "--rm", "load", "--rate", "20", "--duration", "2s"],
+    ));
+    let report = String::from_utf8_lossy(&output.stdout).into_owned();
+    let since = window
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_micros() as u64;
+    let burst = testkit::eventually(
+        Duration::from_secs(60),
+        || async {
+            let traces = jaeger.search(&Search::recent("load")).await.ok()?;
+            let runs: Vec<Trace> = traces
+                .into_iter()
+                .filter(|t| t.services() == ["load", "orders", "users"])
+                .filter(|t| t.spans.iter().map(|s| s.start_time).min() >= Some(since))
+                .collect();
+            (runs.len() >= 40).then_some(runs)
+        },
+        || format!("40 traces of the run's load in Jaeger; it said:\n{report}"),
+    )
+    .await;
+    eprintln!(
+        "docker compose run --rm load --rate 20 --duration 2s: {} traces",
+        burst.len()
     );
 
     // load's traces: its client span above orders and users.
@@ -373,8 +357,8 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
         first_trace.as_secs_f64()
     );
 
-    // The tail-sampling overlay, as the README runs it. Compose's own load is stopped and
-    // Jaeger restarted empty, so what it keeps is only the traffic counted here.
+    // The tail-sampling overlay, as docs/workshop.md runs it. Compose's own load is stopped
+    // and Jaeger restarted empty, so what it keeps is only the traffic counted here.
     succeed(compose(TAIL_SAMPLING, &["up", "--wait", "--detach"]));
     succeed(compose(TAIL_SAMPLING, &["stop", "load"]));
     succeed(compose(TAIL_SAMPLING, &["restart", "jaeger"]));
@@ -420,6 +404,27 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
         );
     }
     assert!(slow.is_empty(), "near compose's 10 s kill: {slow:?}");
+
+    // A check with Jaeger stopped: one line, exit 2, and Jaeger still stopped (the check
+    // starts nothing).
+    let mut command = compose(TAIL_SAMPLING, &["run", "--rm", "check", "1"]);
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(output.stdout.is_empty(), "{stderr}");
+    let said: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("check: "))
+        .collect();
+    assert!(
+        said.len() == 1 && said[0].starts_with("check: cannot reach Jaeger at http://jaeger:16686"),
+        "{stderr}"
+    );
+    let jaeger_state = containers(TAIL_SAMPLING)
+        .into_iter()
+        .find(|c| c["Service"] == "jaeger")
+        .map(|c| c["State"].clone());
+    assert_eq!(jaeger_state, Some(Value::from("exited")));
 
     // `down -v` leaves no container, network or volume of the project.
     succeed(compose(TAIL_SAMPLING, &["down", "-v"]));

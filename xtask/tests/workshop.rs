@@ -2,18 +2,16 @@
 //! runner (with the real Jaeger), every `console` line (how to start the system) is one
 //! this test performs itself or a compose command that a compose implementation accepts,
 //! and each exercise's stated answer is checked on Jaeger's query API, where the learner
-//! reads it, by `cargo xtask check`'s own verdicts (xtask::check), so the learner's check
+//! reads it, by the check's own verdicts (the workshop crate), so the learner's check
 //! and this test share one definition of each answer.
 
 mod common;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use common::Runner;
-use xtask::{
-    check::{self, guide::Block},
-    compose::project_root,
-};
+use common::{Runner, guide::LoadRun};
+use workshop::{self as check, guide::Block};
+use xtask::compose::{Compose, project_root};
 
 /// What one command printed, and the trace id of its answer (from `traceresponse`).
 struct Ran {
@@ -21,7 +19,7 @@ struct Ran {
     trace_id: Option<String>,
 }
 
-async fn run(command: &str, runner: &Runner) -> Ran {
+async fn run(command: &str, runner: &Runner, compose: &Compose) -> Ran {
     let local = command
         .replace(
             "localhost:8080",
@@ -31,13 +29,9 @@ async fn run(command: &str, runner: &Runner) -> Ran {
             "localhost:8081",
             &format!("127.0.0.1:{}", runner.users_port),
         );
-    let local = match local.split_once("cargo run --release -p load -- ") {
-        // The built binary, with the variables the guide puts before it.
-        Some((env, args)) => format!(
-            "{env}{} --target http://127.0.0.1:{} {args}",
-            testkit::binary("load").display(),
-            runner.orders_port,
-        ),
+    let local = match LoadRun::parse(&local) {
+        // The built binary, with what compose's load container would have.
+        Some(load) => load.local(compose, runner.orders_port, runner.otlp_port),
         // The answer's headers also go to stderr, where the test reads the trace id; what
         // the learner sees (stdout) is unchanged.
         None => match local.strip_prefix("curl ") {
@@ -53,12 +47,6 @@ async fn run(command: &str, runner: &Runner) -> Ran {
         Duration::from_secs(60),
         tokio::process::Command::new("sh")
             .args(["-c", &local])
-            // Where the learner's host-side load exports by default (localhost:4317, the
-            // published Jaeger) is, here, the runner's Jaeger.
-            .env(
-                "OTEL_EXPORTER_OTLP_ENDPOINT",
-                format!("http://127.0.0.1:{}", runner.otlp_port),
-            )
             .output(),
     )
     .await
@@ -83,7 +71,7 @@ async fn run(command: &str, runner: &Runner) -> Ran {
 const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Checks what the guide says the learner sees for command `index` of `exercise`: in
-/// Jaeger, with `cargo xtask check`'s own verdict (xtask::check, the one definition of
+/// Jaeger, with the check's own verdict (the workshop crate, the one definition of
 /// each answer); in the terminal, here. Whether there was an answer to check.
 async fn check_answer(
     exercise: u32,
@@ -162,12 +150,12 @@ async fn check_answer(
 
 #[tokio::test]
 async fn every_command_of_the_workshop_guide_runs() {
-    let blocks = check::guide::load(&project_root()).unwrap();
+    let blocks = check::guide::blocks(check::guide::GUIDE).unwrap();
     let text = std::fs::read_to_string(project_root().join("docs/workshop.md")).unwrap();
     for n in 1..=check::EXERCISES {
         assert!(
-            text.contains(&format!("`cargo xtask check {n}`"))
-                || text.contains(&format!("`cargo xtask check {n} --part")),
+            text.contains(&format!("`docker compose run --rm check {n}`"))
+                || text.contains(&format!("`docker compose run --rm check {n} --part")),
             "exercise {n} ends with its check command"
         );
     }
@@ -179,7 +167,7 @@ async fn every_command_of_the_workshop_guide_runs() {
             >= 8
     );
 
-    let compose = xtask::compose::Compose::load(&project_root()).unwrap();
+    let compose = Compose::load(&project_root()).unwrap();
     testkit::jaeger_binary();
     let mut runner = Runner::start(&[], &[]).await;
     let mut commands_run = 0;
@@ -191,15 +179,25 @@ async fn every_command_of_the_workshop_guide_runs() {
                 for line in lines {
                     match line.as_str() {
                         "docker compose up --build" => {}
-                        line if line.ends_with("cargo xtask up") => {
+                        // `[NAME=VALUE] docker compose up -d SERVICE` recreates the service
+                        // with that variable (else its default): for the runner, a restart
+                        // with it, as the guide's Docker-less form says.
+                        line if line.contains("docker compose up -d ") => {
+                            let (vars, service) = line.split_once("docker compose up -d ").unwrap();
+                            let env: Vec<(&str, String)> = vars
+                                .split_once('=')
+                                .map(|(k, v)| vec![(k, v.trim().to_owned())])
+                                .unwrap_or_default();
+                            let environment = compose.service(service).map(|s| &s["environment"]);
+                            for (name, _) in &env {
+                                assert!(
+                                    environment.is_some_and(|e| e.get(*name).is_some()),
+                                    "{line}: compose's {service} has no variable {name}"
+                                );
+                            }
                             let dir = runner.cluster_dir.clone();
                             let (status, _) = runner.stop().await;
                             assert!(status.success() && !dir.exists());
-                            let env: Vec<(&str, String)> = line
-                                .strip_suffix(" cargo xtask up")
-                                .and_then(|vars| vars.split_once('='))
-                                .map(|(k, v)| vec![(k, v.to_owned())])
-                                .unwrap_or_default();
                             runner = Runner::start(&env, &[]).await;
                         }
                         other if other.starts_with("docker compose -f ") => {
@@ -243,7 +241,7 @@ async fn every_command_of_the_workshop_guide_runs() {
                     if index_in_exercise.0 != exercise {
                         index_in_exercise = (exercise, 0);
                     }
-                    let ran = run(&line, &runner).await;
+                    let ran = run(&line, &runner, &compose).await;
                     if check_answer(exercise, index_in_exercise.1, &line, &ran, &runner, &blocks)
                         .await
                     {

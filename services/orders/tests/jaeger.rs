@@ -263,7 +263,7 @@ async fn a_failing_users_call_marks_the_error_path_in_jaeger() {
 
     // The UI's search by service and operation finds it. (Its tag search for
     // `error=true` finds nothing in Jaeger 2.12's memory store: jaegertracing/jaeger#8217,
-    // fixed in a later release; see README.)
+    // fixed in a later release; see docs/testing.md.)
     let found = jaeger
         .search(&Search {
             operation: Some("GET /orders/{order_id}"),
@@ -275,8 +275,8 @@ async fn a_failing_users_call_marks_the_error_path_in_jaeger() {
         found.iter().any(|t| t.trace_id == answer.trace_id()),
         "the search finds the trace"
     );
-    // README's caveat, read back from Jaeger: when an upgrade makes this fail, the tag
-    // search works and the caveat goes.
+    // docs/testing.md's caveat, read back from Jaeger: when an upgrade makes this fail, the
+    // tag search works and the caveat goes.
     let by_tag = jaeger
         .search(&Search {
             tags: vec![("error", "true")],
@@ -482,8 +482,8 @@ async fn load_rooted_traces_and_loads_links_open_in_jaeger() {
         || "the dependency graph has its two edges between services".to_owned(),
     )
     .await;
-    // Jaeger 2.12's memory store also counts calls within a service (README says so); the
-    // arrows between services are the lesson.
+    // Jaeger 2.12's memory store also counts calls within a service (docs/testing.md says
+    // so); the arrows between services are the lesson.
     assert!(
         all.contains(&("orders".to_owned(), "orders".to_owned())),
         "{all:?}"

@@ -2,6 +2,8 @@
 // Each test binary that includes this module uses a part of it.
 #![allow(dead_code)]
 
+pub mod engine;
+pub mod guide;
 pub mod tail;
 
 use std::{

@@ -1,15 +1,17 @@
-//! `cargo xtask check [N]`: reads the learner's Jaeger and says, in the workshop's words,
-//! what their attempt at an exercise shows and whether it is the exercise's answer.
+//! The workshop's checks: `check N` reads the learner's Jaeger and says, in the workshop's
+//! words, what their attempt at an exercise shows and whether it is the exercise's answer.
 //!
-//! [`exercises`] holds the one definition of every answer: the command calls it for the
-//! learner, and xtask/tests/workshop.rs calls it after running the guide's own commands.
-//! An attempt is the trace the learner names (`--trace`, from their `traceresponse`), or
-//! else the newest trace that matches what the exercise asks them to send.
+//! A binary in the image, so a participant with only Docker runs `docker compose run --rm
+//! check N` (compose points it at its Jaeger); `cargo xtask check N` is the same command for
+//! the Docker-less path. [`exercises`] holds the one definition of every answer: the command
+//! calls it for the learner, and xtask/tests/workshop.rs calls it after running the guide's
+//! own commands. An attempt is the trace the learner names (`--trace`, from their
+//! `traceresponse`), or else the newest trace that matches what the exercise asks them to send.
 
 mod exercises;
 pub mod guide;
 
-use std::time::Duration;
+use std::{io::Write, process::ExitCode, time::Duration};
 
 use clap::Parser;
 use local_jaeger::Query;
@@ -18,11 +20,12 @@ use serde_json::{Value, json};
 pub use exercises::{EXERCISES, parts};
 
 /// Where compose publishes Jaeger's UI, and where `cargo xtask up` starts it by default.
+/// Compose's `check` service sets `JAEGER_URL` to its own network's name for it.
 pub const DEFAULT_JAEGER_URL: &str = "http://localhost:16686";
 
 #[derive(Debug, Parser)]
 pub struct Options {
-    /// The exercise (1 to 14); every exercise, one line each, without it.
+    /// The exercise (see docs/workshop.md); every exercise, one line each, without it.
     pub exercise: Option<u32>,
     /// The trace to check (the id in your answer's `traceresponse`), instead of the newest
     /// one that matches the exercise.
@@ -102,8 +105,8 @@ impl Verdict {
 pub enum CheckError {
     #[error("cannot reach Jaeger at {url} (set JAEGER_URL to the one you use): {reason}")]
     Unreachable { url: String, reason: String },
-    #[error("there is no exercise {0}: the workshop has exercises 1 to 14")]
-    NoSuchExercise(u32),
+    #[error("there is no exercise {number}; the exercises are: {list}")]
+    NoSuchExercise { number: u32, list: String },
     #[error("exercise {exercise} has no command {part}")]
     NoSuchPart { exercise: u32, part: usize },
     #[error(transparent)]
@@ -155,7 +158,7 @@ pub async fn check_exercise(
     trace: Option<&str>,
     patience: Duration,
 ) -> Result<Vec<Verdict>, CheckError> {
-    let parts = exercises::parts(exercise).ok_or(CheckError::NoSuchExercise(exercise))?;
+    let parts = exercises::parts(exercise).ok_or_else(|| no_such_exercise(exercise))?;
     let mut chosen: Vec<usize> = (0..parts).collect();
     if let Some(id) = trace
         && parts > 1
@@ -180,6 +183,15 @@ pub async fn check_exercise(
     Ok(verdicts)
 }
 
+fn no_such_exercise(number: u32) -> CheckError {
+    let list = guide::titles(guide::GUIDE)
+        .into_iter()
+        .map(|(n, title)| format!("{n} ({title})"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    CheckError::NoSuchExercise { number, list }
+}
+
 fn unreachable(url: &str, reason: String) -> CheckError {
     CheckError::Unreachable {
         url: url.to_owned(),
@@ -188,21 +200,47 @@ fn unreachable(url: &str, reason: String) -> CheckError {
     }
 }
 
-/// The command: prints the verdicts; the exit code (0 all pass, 1 otherwise).
-pub async fn run(options: Options) -> Result<bool, CheckError> {
+/// The command, for the `check` binary and `cargo xtask check` alike (`name` starts its
+/// error line): prints the verdicts; exit 0 when all pass, 1 otherwise, 2 when the question
+/// cannot be asked (no such exercise, Jaeger unreachable). Printing into a closed pipe
+/// (`check | head -1`) ends quietly, as Unix tools do.
+pub async fn command(options: Options, name: &str) -> ExitCode {
+    match run(options).await {
+        Ok((passed, text)) => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            match passed {
+                true => ExitCode::SUCCESS,
+                false => ExitCode::FAILURE,
+            }
+        }
+        Err(error) => {
+            let _ = writeln!(std::io::stderr(), "{name}: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The verdicts as text (or JSON), and whether they all pass.
+pub async fn run(options: Options) -> Result<(bool, String), CheckError> {
     let url = options
         .jaeger_url
         .clone()
         .or_else(|| std::env::var("JAEGER_URL").ok().filter(|u| !u.is_empty()))
         .unwrap_or_else(|| DEFAULT_JAEGER_URL.to_owned());
     let url = url.trim_end_matches('/').to_owned();
+    // A number that is no exercise is said before Jaeger is asked anything.
+    if let Some(n) = options.exercise
+        && exercises::parts(n).is_none()
+    {
+        return Err(no_such_exercise(n));
+    }
     let jaeger = Query::new(&url);
     // One question first, so an unreachable Jaeger is said once, before any verdict.
     jaeger
         .services()
         .await
         .map_err(|reason| unreachable(&url, reason))?;
-    let guide = guide::load(&crate::compose::project_root())?;
+    let guide = guide::blocks(guide::GUIDE)?;
     let numbers: Vec<u32> = match options.exercise {
         Some(n) => vec![n],
         None => (1..=EXERCISES).collect(),
@@ -227,6 +265,7 @@ pub async fn run(options: Options) -> Result<bool, CheckError> {
     let passed = all
         .iter()
         .all(|(_, verdicts)| verdicts.iter().all(Verdict::passed));
+    let mut text = String::new();
     if options.json {
         let exercises: Vec<Value> = all
             .iter()
@@ -242,7 +281,7 @@ pub async fn run(options: Options) -> Result<bool, CheckError> {
             Some(_) => exercises.into_iter().next().unwrap_or(Value::Null),
             None => json!({ "jaeger": url, "passed": passed, "exercises": exercises }),
         };
-        println!("{document}");
+        text = format!("{document}\n");
     } else {
         for (n, verdicts) in &all {
             // Several parts: each says which command it is about, and how it went.
@@ -258,14 +297,14 @@ pub async fn run(options: Options) -> Result<bool, CheckError> {
             } else {
                 " | "
             };
-            println!(
-                "exercise {n:>2}: {}: {}",
+            text.push_str(&format!(
+                "exercise {n:>2}: {}: {}\n",
                 overall(verdicts).label(),
                 says.join(separator)
-            );
+            ));
         }
     }
-    Ok(passed)
+    Ok((passed, text))
 }
 
 /// An exercise's outcome: its worst part's.

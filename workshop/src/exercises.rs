@@ -10,7 +10,7 @@ use local_jaeger::{
 };
 use serde_json::{Map, Value, json};
 
-use super::{CheckError, Outcome, Verdict, guide, unreachable};
+use super::{CheckError, Outcome, Verdict, guide, no_such_exercise, unreachable};
 
 /// How many exercises docs/workshop.md has.
 pub const EXERCISES: u32 = 14;
@@ -270,7 +270,7 @@ pub async fn judge(
     part: usize,
     named: Option<&str>,
 ) -> Result<Verdict, CheckError> {
-    let parts = parts(exercise).ok_or(CheckError::NoSuchExercise(exercise))?;
+    let parts = parts(exercise).ok_or_else(|| no_such_exercise(exercise))?;
     if part >= parts {
         return Err(CheckError::NoSuchPart { exercise, part });
     }

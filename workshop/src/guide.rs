@@ -1,8 +1,10 @@
 //! docs/workshop.md's code blocks, by exercise: what the learner is asked to run. The test
 //! that keeps the guide true runs them, and `check` quotes them when it finds no attempt
-//! yet, so the commands are written once, in the guide.
+//! yet, so the commands are written once, in the guide. The guide is compiled into the
+//! binary: in the image, `check` has no checkout to read it from.
 
-use std::path::Path;
+/// docs/workshop.md, as built.
+pub const GUIDE: &str = include_str!("../../docs/workshop.md");
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Block {
@@ -14,25 +16,22 @@ pub enum Block {
 
 #[derive(Debug, thiserror::Error)]
 pub enum GuideError {
-    #[error("cannot read {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
     #[error("docs/workshop.md: unexpected code block language {0:?}")]
     Language(String),
     #[error("docs/workshop.md: an unclosed code block")]
     Unclosed,
 }
 
-/// The guide at `root` (the project's root).
-pub fn load(root: &Path) -> Result<Vec<(u32, Block)>, GuideError> {
-    let path = root.join("docs/workshop.md");
-    let text = std::fs::read_to_string(&path).map_err(|source| GuideError::Read {
-        path: path.display().to_string(),
-        source,
-    })?;
-    blocks(&text)
+/// The exercises' numbers and titles, from their headings (`## N. Title`).
+pub fn titles(markdown: &str) -> Vec<(u32, String)> {
+    markdown
+        .lines()
+        .filter_map(|line| line.strip_prefix("## "))
+        .filter_map(|heading| {
+            let (number, title) = heading.split_once(". ")?;
+            Some((number.parse().ok()?, title.trim().to_owned()))
+        })
+        .collect()
 }
 
 /// The code blocks, each with the number of the exercise (`## N.`) it belongs to.
