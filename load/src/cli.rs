@@ -1,7 +1,11 @@
 //! Flags, checked at start-up: a malformed one is refused with one line naming it and exit
 //! code 2, before any request is sent.
 
-use std::{process::ExitCode, time::Duration};
+use std::{
+    io::{ErrorKind, Write as _},
+    process::ExitCode,
+    time::Duration,
+};
 
 use clap::Parser;
 use url::Url;
@@ -145,11 +149,31 @@ impl Exit {
 
     pub fn report(self) -> ExitCode {
         if self.code == 0 {
-            print!("{}", self.message);
+            if let Err(failed) = print_stdout(&self.message) {
+                return failed.report();
+            }
         } else {
-            eprintln!("{}", self.message);
+            // Not eprintln!: nothing is left to say when stderr is closed too.
+            let _ = writeln!(std::io::stderr(), "{}", self.message);
         }
         ExitCode::from(self.code)
+    }
+}
+
+/// Writes `text` to stdout. A reader that has gone (`load ... | head -1`) is no failure:
+/// nobody reads the rest, so load goes on quietly, as Unix tools do, where `print!` would
+/// panic. Any other failure (a full disk) is load's to report, exit code 1.
+pub(crate) fn print_stdout(text: &str) -> Result<(), Exit> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != ErrorKind::BrokenPipe => Err(Exit {
+            code: 1,
+            message: format!("load: write to stdout: {e}"),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -2,7 +2,7 @@
 //! task; the server's speed never changes when the next request is due.
 
 use std::{
-    io::IsTerminal as _,
+    io::{IsTerminal as _, Write as _},
     process::ExitCode,
     sync::{Arc, Mutex},
     time::Duration,
@@ -85,9 +85,13 @@ pub async fn run(plan: Plan) -> ExitCode {
             Output::Json => format!("{}\n", run.json()),
         }
     };
-    print!("{summary}");
+    let printed = crate::cli::print_stdout(&summary);
+    // Its spans are flushed whether or not anyone read the summary.
     telemetry.shutdown().await;
-    ExitCode::SUCCESS
+    match printed {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failed) => failed.report(),
+    }
 }
 
 /// Where the run sent its requests: the GETs' URL template, and `create`'s POSTs when the
@@ -427,7 +431,11 @@ impl Progress {
                 };
                 match &shown {
                     Some(bar) => bar.set_message(line),
-                    None => eprintln!("{line}"),
+                    // Not eprintln!: a closed stderr (`2>&1 | head`) must not end the
+                    // progress lines with a panic; the run goes on without them.
+                    None => {
+                        let _ = writeln!(std::io::stderr(), "{line}");
+                    }
                 }
             }
         });

@@ -50,6 +50,14 @@ async fn server(stall_at: Option<usize>) -> (String, Arc<AtomicUsize>) {
 }
 
 async fn load(args: &[&str], env: &[(&str, String)]) -> Output {
+    tokio::time::timeout(Duration::from_secs(60), load_command(args, env).output())
+        .await
+        .expect("load stops by itself")
+        .unwrap()
+}
+
+/// `load` with `args`, and `env` over an environment without the shell's OTEL_* settings.
+fn load_command(args: &[&str], env: &[(&str, String)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_load"));
     for (key, _) in std::env::vars() {
         if key.starts_with("OTEL_") {
@@ -59,10 +67,8 @@ async fn load(args: &[&str], env: &[(&str, String)]) -> Output {
     // No collector in most of these tests: no export at all, rather than retry noise.
     command.env("OTEL_SDK_DISABLED", "true");
     command.envs(env.iter().map(|(k, v)| (k, v)));
-    tokio::time::timeout(Duration::from_secs(60), command.args(args).output())
-        .await
-        .expect("load stops by itself")
-        .unwrap()
+    command.args(args);
+    command
 }
 
 async fn summary(args: &[&str]) -> Value {
@@ -396,6 +402,35 @@ async fn every_bad_flag_is_refused_with_one_line_and_exit_code_2() {
     let bad_env = load(&["--requests", "1"], &[("LOG_FORMAT", "xml".into())]).await;
     assert_eq!(bad_env.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_env.stderr).contains("LOG_FORMAT"));
+}
+
+/// `load ... | head -1`, `load --help | head -1` (issue 35): the reader is gone by the time
+/// load writes. It ends as it would have, exit 0 and nothing on stderr, where `print!`
+/// panicked with "failed printing to stdout: Broken pipe".
+#[tokio::test]
+async fn a_reader_that_has_gone_ends_load_quietly() {
+    let (url, received) = server(None).await;
+    let run: &[&str] = &["--target", &url, "--rate", "50", "--requests", "5"];
+    for args in [&["--help"][..], run] {
+        let child = load_command(args, &[])
+            .stdout(testkit::closed_pipe())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let output = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
+            .await
+            .expect("load stops by itself")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(stderr.is_empty(), "{args:?}: quietly: {stderr}");
+    }
+    assert_eq!(
+        received.load(Ordering::SeqCst),
+        5,
+        "the run itself is whole"
+    );
 }
 
 #[tokio::test]

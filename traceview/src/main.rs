@@ -1,5 +1,5 @@
 use std::{
-    io::IsTerminal as _,
+    io::{ErrorKind, IsTerminal as _, Write as _},
     net::SocketAddr,
     process::ExitCode,
     time::{Duration, Instant},
@@ -44,14 +44,18 @@ async fn main() -> ExitCode {
     {
         Ok(pair) => pair,
         Err(e) => {
-            eprintln!(
+            let _ = writeln!(
+                std::io::stderr(),
                 "traceview: cannot listen on {} / {}: {e}",
-                args.grpc, args.http
+                args.grpc,
+                args.http
             );
             return ExitCode::from(2);
         }
     };
-    eprintln!(
+    // Not eprintln!: here and below, a closed stderr is no reason to panic.
+    let _ = writeln!(
+        std::io::stderr(),
         "traceview: OTLP gRPC on {}, HTTP on {}; traces print {} after their last span",
         receiver.grpc_endpoint(),
         receiver.http_endpoint(),
@@ -68,14 +72,16 @@ async fn main() -> ExitCode {
     let mut assembler = Assembler::new(args.max_traces);
     let mut reported_drops = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(200));
-    let print = |traces: Vec<traceview::Trace>| {
+    let print = |traces: Vec<traceview::Trace>| -> std::io::Result<()> {
+        let mut out = std::io::stdout().lock();
         for trace in traces.into_iter().filter(|t| filter.accepts(t)) {
             if args.json {
-                println!("{}", render_json(&trace));
+                writeln!(out, "{}", render_json(&trace))?;
             } else {
-                println!("{}\n", render_text(&trace, &options).join("\n"));
+                writeln!(out, "{}\n", render_text(&trace, &options).join("\n"))?;
             }
         }
+        out.flush()
     };
     let stop = shutdown();
     tokio::pin!(stop);
@@ -83,17 +89,32 @@ async fn main() -> ExitCode {
         tokio::select! {
             Some(batch) = spans.recv() => assembler.add(batch, Instant::now()),
             _ = tick.tick() => {
-                print(assembler.take_quiet(Instant::now(), args.quiet));
+                if let Err(e) = print(assembler.take_quiet(Instant::now(), args.quiet)) {
+                    return print_failed(e);
+                }
                 if assembler.dropped > reported_drops {
-                    eprintln!("traceview: {} traces dropped so far (more than {} open at once)", assembler.dropped, args.max_traces);
+                    let _ = writeln!(std::io::stderr(), "traceview: {} traces dropped so far (more than {} open at once)", assembler.dropped, args.max_traces);
                     reported_drops = assembler.dropped;
                 }
             }
             () = &mut stop => break,
         }
     }
-    print(assembler.take_all());
-    ExitCode::SUCCESS
+    match print(assembler.take_all()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => print_failed(e),
+    }
+}
+
+/// How traceview ends when it cannot print a trace. Its reader gone (`traceview | head`, or
+/// the runner's `| tee` ended by Ctrl-C) leaves nothing to do: it ends quietly, as Unix
+/// tools do, where `println!` would panic. Any other failure is reported.
+fn print_failed(error: std::io::Error) -> ExitCode {
+    if error.kind() == ErrorKind::BrokenPipe {
+        return ExitCode::SUCCESS;
+    }
+    let _ = writeln!(std::io::stderr(), "traceview: write to stdout: {error}");
+    ExitCode::FAILURE
 }
 
 async fn shutdown() {

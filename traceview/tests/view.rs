@@ -7,6 +7,7 @@ use std::{
 };
 
 use otlp_receiver::{ReceivedSpan, SpanKind, Status, StatusCode, Value};
+use prost::Message as _;
 use traceview::{Assembler, Filter, RenderOptions, Trace, render_json, render_text};
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -226,19 +227,19 @@ fn out_of_order_spans_join_their_trace_until_it_is_quiet() {
     assert_eq!(done[0].spans.len(), 7);
 }
 
-#[tokio::test]
-async fn the_binary_prints_traces_received_over_both_protocols_and_survives_garbage() {
+/// One span of service `svc` named `name`, alone in trace `trace` repeated, as an exporter
+/// sends it.
+fn export_request(
+    trace: u8,
+    name: &str,
+) -> opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
     use opentelemetry_proto::tonic::{
-        collector::trace::v1::{
-            ExportTraceServiceRequest, trace_service_client::TraceServiceClient,
-        },
+        collector::trace::v1::ExportTraceServiceRequest,
         common::v1::{AnyValue, KeyValue, any_value},
         resource::v1::Resource,
         trace::v1::{ResourceSpans, ScopeSpans, Span},
     };
-    use prost::Message as _;
-
-    let request = |trace: u8, name: &str| ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
             resource: Some(Resource {
                 attributes: vec![KeyValue {
@@ -264,7 +265,12 @@ async fn the_binary_prints_traces_received_over_both_protocols_and_survives_garb
             }],
             ..Default::default()
         }],
-    };
+    }
+}
+
+/// The binary on leased ports, printing a trace 300 ms after its last span, its stdout to
+/// `stdout`; and those ports.
+fn traceview(stdout: Stdio) -> (tokio::process::Child, [u16; 2]) {
     let [grpc, http] = testkit::free_ports();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_traceview"))
         .args([
@@ -274,18 +280,28 @@ async fn the_binary_prints_traces_received_over_both_protocols_and_survives_garb
             &format!("127.0.0.1:{http}"),
         ])
         .args(["--quiet", "300ms"])
-        .stdout(Stdio::piped())
+        .stdout(stdout)
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
+    (child, [grpc, http])
+}
+
+#[tokio::test]
+async fn the_binary_prints_traces_received_over_both_protocols_and_survives_garbage() {
+    use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+    let (child, [grpc, http]) = traceview(Stdio::piped());
     let mut client = loop {
         match TraceServiceClient::connect(format!("http://127.0.0.1:{grpc}")).await {
             Ok(client) => break client,
             Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
-    client.export(request(0xaa, "over-grpc")).await.unwrap();
+    client
+        .export(export_request(0xaa, "over-grpc"))
+        .await
+        .unwrap();
     let http_client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{http}/v1/traces");
     let garbage = http_client
@@ -299,7 +315,7 @@ async fn the_binary_prints_traces_received_over_both_protocols_and_survives_garb
     let ok = http_client
         .post(&url)
         .header("content-type", "application/x-protobuf")
-        .body(request(0xbb, "over-http").encode_to_vec())
+        .body(export_request(0xbb, "over-http").encode_to_vec())
         .send()
         .await
         .unwrap();
@@ -321,7 +337,10 @@ async fn the_binary_prints_traces_received_over_both_protocols_and_survives_garb
             .map(|v| v.to_str().unwrap().to_owned());
         assert_ne!(grpc_status.as_deref(), Some("0"), "garbage is not accepted");
     }
-    client.export(request(0xcc, "after-garbage")).await.unwrap();
+    client
+        .export(export_request(0xcc, "after-garbage"))
+        .await
+        .unwrap();
 
     tokio::time::sleep(Duration::from_millis(1200)).await;
     // SAFETY: signalling our own child.
@@ -343,4 +362,39 @@ async fn the_binary_prints_traces_received_over_both_protocols_and_survives_garb
         );
         assert!(out.contains(name), "{out}");
     }
+}
+
+/// `traceview | head`, or the runner's output piped into a `tee` that Ctrl-C ended (issue
+/// 35): the reader is gone when the first trace is printed. traceview ends by itself, exit 0
+/// and no word past its start-up line, where `println!` panicked.
+#[tokio::test]
+async fn a_reader_that_has_gone_ends_traceview_quietly() {
+    let (child, [_, http]) = traceview(testkit::closed_pipe());
+    let url = format!("http://127.0.0.1:{http}/v1/traces");
+    let client = reqwest::Client::new();
+    testkit::eventually(
+        Duration::from_secs(10),
+        || async {
+            let sent = client
+                .post(&url)
+                .header("content-type", "application/x-protobuf")
+                .body(export_request(0xdd, "unread").encode_to_vec())
+                .send()
+                .await;
+            sent.ok().filter(|r| r.status() == 200)
+        },
+        || format!("traceview takes a span on {url}"),
+    )
+    .await;
+    let output = tokio::time::timeout(Duration::from_secs(10), child.wait_with_output())
+        .await
+        .expect("traceview ends once it cannot print the trace")
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "its start-up line only: {stderr}"
+    );
 }

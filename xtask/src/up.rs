@@ -4,8 +4,9 @@
 //! compose's host names. Spans go to `OTEL_EXPORTER_OTLP_ENDPOINT` when set; otherwise to the
 //! real Jaeger when its binary is found, with the configuration compose gives the image (and
 //! Prometheus for its Monitor tab, when Debian's binary is found), or to traceview when it
-//! is not. Ctrl-C (or SIGTERM) stops the services gracefully, then the
-//! collector, then Postgres.
+//! is not. Ctrl-C (or SIGTERM, or SIGHUP when the terminal closes) stops the services
+//! gracefully, then the collector, then Postgres; whatever happened to the runner's output
+//! first (`cargo xtask up | tee up.log` ends tee with the same Ctrl-C).
 
 use std::{
     collections::BTreeMap,
@@ -18,7 +19,7 @@ use pg_cluster::Cluster;
 use tokio::{
     io::{AsyncBufReadExt as _, AsyncRead, BufReader},
     process::{Child, Command},
-    signal::unix::{SignalKind, signal},
+    signal::unix::{Signal, SignalKind, signal},
 };
 use url::Url;
 
@@ -28,6 +29,17 @@ use crate::{
     database::{Database, prepare_database, redact},
     process::{isolated_command, service_env, stop, wait_ready},
 };
+
+/// `println!` for every line the runner prints, the services' own among them. Its output
+/// can go away before it does (`| tee` ended by the same Ctrl-C, `| head`): a line it cannot
+/// write is dropped, where `println!` would panic before the runner had stopped what it
+/// started (and its Postgres, in a session of its own, would outlive it).
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Options {
@@ -73,12 +85,9 @@ pub struct Options {
 
 pub async fn run(options: Options) -> Result<(), String> {
     // Refused before anything is built or started.
-    if let Some(endpoint) = named_collector().filter(|_| options.tail_sampling) {
-        return Err(format!(
-            "--tail-sampling starts a Jaeger of its own, but OTEL_EXPORTER_OTLP_ENDPOINT \
-             ({endpoint}) names a collector already"
-        ));
-    }
+    let plan = plan_collector(&options)?;
+    check_ports(&listeners(&options, &plan))?;
+    let mut stop_signals = StopSignals::install()?;
     let root = project_root();
     let compose = Compose::load(&root)?;
     if options.bin_dir.is_none() {
@@ -95,12 +104,68 @@ pub async fn run(options: Options) -> Result<(), String> {
                 .map_err(|e| e.to_string())??,
         ),
     };
-    let result = run_with(&root, &compose, &database, &options).await;
-    if let Database::Cluster(cluster) = &database {
-        cluster.destroy();
-        println!("postgres  stopped; {} removed", cluster.root().display());
-    }
+    let removal = ClusterRemoval::of(&database);
+    let result = run_with(
+        &root,
+        &compose,
+        &database,
+        &options,
+        &plan,
+        &mut stop_signals,
+    )
+    .await;
+    drop(removal);
     result
+}
+
+/// Stops and removes the throwaway cluster when dropped: at the end of [`run`], and on the
+/// way out of a panic too, for its server is in a session of its own and nothing else would
+/// ever stop it.
+struct ClusterRemoval(Option<Cluster>);
+
+impl ClusterRemoval {
+    fn of(database: &Database) -> Self {
+        match database {
+            Database::Cluster(cluster) => Self(Some(cluster.clone())),
+            Database::External(_) => Self(None),
+        }
+    }
+}
+
+impl Drop for ClusterRemoval {
+    fn drop(&mut self) {
+        if let Some(cluster) = &self.0 {
+            cluster.destroy();
+            say!("postgres  stopped; {} removed", cluster.root().display());
+        }
+    }
+}
+
+/// The signals that stop the runner: Ctrl-C; SIGTERM (a script, a service manager); SIGHUP
+/// (the terminal closed, and the output with it). Installed before anything starts: until a
+/// handler is, each of them ends the runner outright and leaves its Postgres running. One
+/// that arrives during start-up stops everything as soon as the runner is up.
+struct StopSignals([Signal; 3]);
+
+impl StopSignals {
+    fn install() -> Result<Self, String> {
+        let install = |kind| signal(kind).map_err(|e| format!("handle signal {kind:?}: {e}"));
+        Ok(Self([
+            install(SignalKind::interrupt())?,
+            install(SignalKind::terminate())?,
+            install(SignalKind::hangup())?,
+        ]))
+    }
+
+    /// Until one of them arrives.
+    async fn recv(&mut self) {
+        let [interrupt, terminate, hangup] = &mut self.0;
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+            _ = hangup.recv() => {}
+        }
+    }
 }
 
 async fn run_with(
@@ -108,6 +173,8 @@ async fn run_with(
     compose: &Compose,
     database: &Database,
     options: &Options,
+    plan: &CollectorPlan,
+    stop_signals: &mut StopSignals,
 ) -> Result<(), String> {
     let server = prepare_database(compose, database).await?;
     let profile = if options.release { "release" } else { "debug" };
@@ -117,9 +184,12 @@ async fn run_with(
         .unwrap_or_else(|| target_dir(root).join(profile));
     let bin = |name: &str| bin_dir.join(name);
 
-    let mut collector = match named_collector() {
-        Some(endpoint) => Collector::Named(endpoint),
-        None => start_collector(root, options, &bin("traceview")).await?,
+    let mut collector = match plan {
+        CollectorPlan::Named(endpoint) => Collector::Named(endpoint.clone()),
+        CollectorPlan::Jaeger { binary, prometheus } => {
+            start_jaeger(root, options, binary, prometheus.as_deref()).await?
+        }
+        CollectorPlan::Traceview => start_traceview(root, options, &bin("traceview")).await?,
     };
     let otlp = collector.endpoint(options);
     let local = |service: &str, port: u16| -> Result<BTreeMap<String, String>, String> {
@@ -190,45 +260,45 @@ async fn run_with(
     }
 
     match database {
-        Database::Cluster(c) => println!(
+        Database::Cluster(c) => say!(
             "postgres  127.0.0.1:{}  (throwaway cluster in {})",
             c.port(),
             c.root().display()
         ),
-        Database::External(_) => println!("postgres  {}  (from DATABASE_URL)", redact(&server.url)),
+        Database::External(_) => say!("postgres  {}  (from DATABASE_URL)", redact(&server.url)),
     }
     let pid = |child: &Child| {
         child
             .id()
             .map_or_else(String::new, |p| format!("  (pid {p})"))
     };
-    println!(
+    say!(
         "users     http://127.0.0.1:{}{}",
         options.users_port,
         pid(&users)
     );
-    println!(
+    say!(
         "orders    http://127.0.0.1:{}{}",
         options.orders_port,
         pid(&orders)
     );
-    println!(
+    say!(
         "{WORKER} sends the confirmations POST /orders queues; health on \
          http://127.0.0.1:{}/readyz{}",
         options.worker_port,
         pid(&worker)
     );
     if options.load {
-        println!("load      sending to orders (see its progress lines)");
+        say!("load      sending to orders (see its progress lines)");
     }
     match &collector {
-        Collector::Named(endpoint) => println!("spans  -> {endpoint}"),
+        Collector::Named(endpoint) => say!("spans  -> {endpoint}"),
         Collector::Jaeger {
             jaeger,
             described,
             prometheus,
         } => {
-            println!(
+            say!(
                 "jaeger    {}  (Jaeger {}, {described}; its log: {})",
                 jaeger.ui_url(),
                 jaeger.version,
@@ -236,14 +306,14 @@ async fn run_with(
             );
             if let Ok(false) = jaeger.serves_ui().await {
                 let ui = jaeger.ui_url();
-                println!(
+                say!(
                     "no UI     this Jaeger was built from its Go module, which has no UI: {ui} \
                      shows a placeholder page; see traces with traceview (cargo xtask up \
                      --traceview) or in the query API ({ui}/api/traces?service=orders)"
                 );
             }
             match prometheus {
-                Some(p) => println!(
+                Some(p) => say!(
                     "prometheus {}  (Prometheus {}, deploy/prometheus/prometheus.yml; scrapes {}; \
                      its log: {}/prometheus.log): Jaeger's Monitor tab reads it",
                     p.url(),
@@ -251,25 +321,22 @@ async fn run_with(
                     jaeger.span_metrics_addr().unwrap_or_default(),
                     p.dir.display()
                 ),
-                None => println!(
+                None => say!(
                     "prometheus not found, so Jaeger's Monitor tab stays empty: {}",
                     local_jaeger::prometheus::INSTALL_HINT
                 ),
             }
-            println!("spans  -> {otlp}");
+            say!("spans  -> {otlp}");
         }
         Collector::Traceview(_) if options.traceview => {
-            println!("spans  -> {otlp}  (traceview prints each trace here)")
+            say!("spans  -> {otlp}  (traceview prints each trace here)")
         }
-        Collector::Traceview(_) => println!(
+        Collector::Traceview(_) => say!(
             "spans  -> {otlp}  (traceview prints each trace here; for Jaeger, {})",
             local_jaeger::INSTALL_HINT
         ),
     }
-    // Before `ready:`, which a script may answer with SIGTERM at once: without a handler,
-    // SIGTERM kills the runner outright and leaves Postgres and the services behind.
-    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-    println!(
+    say!(
         "ready: curl -i localhost:{}/orders/1   (Ctrl-C stops everything)",
         options.orders_port
     );
@@ -287,19 +354,18 @@ async fn run_with(
         let mut load_exit = std::pin::pin!(load_exit);
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break Ok(()),
-                _ = sigterm.recv() => break Ok(()),
+                () = stop_signals.recv() => break Ok(()),
                 status = users.wait(), if users_up => {
                     users_up = false;
-                    println!("users     exited ({}); the others keep running", describe(status));
+                    say!("users     exited ({}); the others keep running", describe(status));
                 }
                 status = orders.wait(), if orders_up => {
                     orders_up = false;
-                    println!("orders    exited ({}); the others keep running", describe(status));
+                    say!("orders    exited ({}); the others keep running", describe(status));
                 }
                 status = worker.wait(), if worker_up => {
                     worker_up = false;
-                    println!("{WORKER} exited ({}); the others keep running", describe(status));
+                    say!("{WORKER} exited ({}); the others keep running", describe(status));
                 }
                 status = &mut load_exit => {
                     break Err(format!("load exited unexpectedly: {status:?}"));
@@ -307,7 +373,7 @@ async fn run_with(
             }
         }
     };
-    println!("stopping: {WORKER}, load, orders, then users, then the collector, then postgres");
+    say!("stopping: {WORKER}, load, orders, then users, then the collector, then postgres");
     // The worker first: it finishes the message in hand, commits, and leaves the rest
     // queued. Then callers first, so no request finds the service it calls already gone.
     stop(&mut worker).await;
@@ -329,6 +395,123 @@ fn named_collector() -> Option<String> {
     std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
         .ok()
         .filter(|v| !v.is_empty())
+}
+
+/// Where the spans will go, decided before anything starts: the ports to check first depend
+/// on it.
+enum CollectorPlan {
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`'s collector: nothing to start.
+    Named(String),
+    /// The Jaeger binary found, and Prometheus's when found too.
+    Jaeger {
+        binary: PathBuf,
+        prometheus: Option<PathBuf>,
+    },
+    Traceview,
+}
+
+/// Jaeger when its binary is found (and not `--traceview`), else traceview; neither when the
+/// learner names a collector. `--tail-sampling` without a Jaeger to start is refused here,
+/// before anything is built or started.
+fn plan_collector(options: &Options) -> Result<CollectorPlan, String> {
+    if let Some(endpoint) = named_collector() {
+        if options.tail_sampling {
+            return Err(format!(
+                "--tail-sampling starts a Jaeger of its own, but OTEL_EXPORTER_OTLP_ENDPOINT \
+                 ({endpoint}) names a collector already"
+            ));
+        }
+        return Ok(CollectorPlan::Named(endpoint));
+    }
+    match local_jaeger::find_binary() {
+        Some(binary) if !options.traceview => Ok(CollectorPlan::Jaeger {
+            binary,
+            prometheus: local_jaeger::prometheus::find_binary(),
+        }),
+        _ if options.tail_sampling => Err(format!(
+            "--tail-sampling needs the Jaeger binary and none was found: {}",
+            local_jaeger::INSTALL_HINT
+        )),
+        _ => Ok(CollectorPlan::Traceview),
+    }
+}
+
+/// A port the runner will listen on: what listens there, and the flag that moves it.
+struct Listener {
+    port: u16,
+    what: &'static str,
+    flag: &'static str,
+}
+
+/// Every port the runner will listen on with `options` and `plan` (Jaeger's internal
+/// listeners pick free ports of their own).
+fn listeners(options: &Options, plan: &CollectorPlan) -> Vec<Listener> {
+    let listener = |port, what, flag| Listener { port, what, flag };
+    let mut listeners = vec![
+        listener(options.orders_port, "orders", "--orders-port"),
+        listener(options.users_port, "users", "--users-port"),
+        listener(
+            options.worker_port,
+            "orders-worker's probes",
+            "--worker-port",
+        ),
+    ];
+    if !matches!(plan, CollectorPlan::Named(_)) {
+        listeners.push(listener(options.otlp_port, "OTLP/gRPC", "--otlp-port"));
+        listeners.push(listener(
+            options.otlp_http_port,
+            "OTLP/HTTP",
+            "--otlp-http-port",
+        ));
+    }
+    if let CollectorPlan::Jaeger { prometheus, .. } = plan {
+        listeners.push(listener(options.jaeger_port, "Jaeger UI", "--jaeger-port"));
+        if prometheus.is_some() {
+            listeners.push(listener(
+                options.prometheus_port,
+                "Prometheus",
+                "--prometheus-port",
+            ));
+        }
+    }
+    listeners
+}
+
+/// Refuses, in one line, when something already listens on a port of `listeners`, naming
+/// each such port and what holds it where `ss` can tell. A second runner (or compose) holds
+/// them all; found only once Postgres was up, the one fact came after Jaeger's whole
+/// start-up log.
+fn check_ports(listeners: &[Listener]) -> Result<(), String> {
+    let taken: Vec<(&Listener, String)> = listeners
+        .iter()
+        .filter(|l| !ports::is_free(l.port))
+        .map(|l| {
+            let by = ports::listener(l.port)
+                .map(|holder| format!(", by {holder}"))
+                .unwrap_or_default();
+            (l, by)
+        })
+        .collect();
+    let flags = taken
+        .iter()
+        .map(|(l, _)| l.flag)
+        .collect::<Vec<_>>()
+        .join(", ");
+    match taken.as_slice() {
+        [] => Ok(()),
+        [(l, by)] => Err(format!(
+            "127.0.0.1:{} ({}) is already in use{by}; stop it or choose another port with \
+             {flags}",
+            l.port, l.what
+        )),
+        many => Err(format!(
+            "already in use: {}; stop them or choose other ports with {flags}",
+            many.iter()
+                .map(|(l, by)| format!("127.0.0.1:{} ({}){by}", l.port, l.what))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    }
 }
 
 /// Where the spans go.
@@ -373,22 +556,13 @@ impl Collector {
     }
 }
 
-/// Jaeger when its binary is found (and not `--traceview`), else traceview.
-async fn start_collector(
+/// Jaeger from `binary`, with the Prometheus its Monitor tab reads when that binary is found.
+async fn start_jaeger(
     root: &Path,
     options: &Options,
-    traceview: &Path,
+    binary: &Path,
+    prometheus: Option<&Path>,
 ) -> Result<Collector, String> {
-    let binary = match local_jaeger::find_binary() {
-        Some(binary) if !options.traceview => binary,
-        _ if options.tail_sampling => {
-            return Err(format!(
-                "--tail-sampling needs the Jaeger binary and none was found: {}",
-                local_jaeger::INSTALL_HINT
-            ));
-        }
-        _ => return start_traceview(root, options, traceview).await,
-    };
     let files = jaeger_config_files(root, options.tail_sampling)?;
     let described = files
         .iter()
@@ -403,7 +577,7 @@ async fn start_collector(
         query_http: options.jaeger_port,
     };
     let log = target_dir(root).join("up").join("jaeger.log");
-    let jaeger = local_jaeger::Jaeger::start(&binary, &config, ports, &log)
+    let jaeger = local_jaeger::Jaeger::start(binary, &config, ports, &log)
         .await
         .map_err(|e| {
             format!(
@@ -411,7 +585,7 @@ async fn start_collector(
                  OTEL_EXPORTER_OTLP_ENDPOINT; --traceview prints them here instead)"
             )
         })?;
-    let prometheus = match local_jaeger::prometheus::find_binary() {
+    let prometheus = match prometheus {
         Some(binary) => {
             let dir = target_dir(root).join("up").join("prometheus");
             // A fresh start, as a new container has: no series of an earlier run.
@@ -423,7 +597,7 @@ async fn start_collector(
                 .collect();
             let config = local_jaeger::prometheus::project_config();
             let started = local_jaeger::prometheus::Prometheus::start(
-                &binary,
+                binary,
                 &config,
                 options.prometheus_port,
                 &targets,
@@ -560,12 +734,15 @@ fn start_with_args(
     Ok(child)
 }
 
+/// Relays a child's lines with its name in front. It reads to the end even once the runner's
+/// output is gone: a child whose pipe stopped being read would block on it, or lose its
+/// stdout, while it still runs.
 fn prefix_lines(name: &str, stream: impl AsyncRead + Unpin + Send + 'static) {
     let prefix = format!("[{name:>6}] ");
     tokio::spawn(async move {
         let mut lines = BufReader::new(stream).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            println!("{prefix}{line}");
+            say!("{prefix}{line}");
         }
     });
 }

@@ -1,10 +1,11 @@
 //! The Docker-less runner, end to end: started, answering with a trace (in traceview, in a
 //! named collector, in the real Jaeger), orders-worker beside orders, stopped by signal,
-//! nothing left behind, and each start after the first works.
+//! nothing left behind, and each start after the first works; stopped as cleanly once its
+//! output is gone; refused in one line when its ports are taken.
 
 mod common;
 
-use std::time::Duration;
+use std::{path::Path, time::Duration};
 
 use common::Runner;
 use otlp_receiver::Receiver;
@@ -264,4 +265,145 @@ async fn the_runner_serves_a_trace_stops_on_sigterm_and_starts_again() {
         }
         assert!(!cluster_dir.exists(), "{} removed", cluster_dir.display());
     }
+}
+
+/// Issue 35: `cargo xtask up | tee up.log`, then Ctrl-C. tee ends first, and the runner's
+/// next line goes into a closed pipe: `println!` panicked there before anything was
+/// stopped, and the throwaway Postgres (in a session of its own, which Ctrl-C never
+/// reaches) kept running. With its output gone the runner still serves, and Ctrl-C, or the
+/// terminal closing (SIGHUP), still stops everything. The second round asks for traceview,
+/// which prints its traces into the same closed pipe.
+#[tokio::test]
+async fn a_runner_whose_output_is_gone_still_stops_everything_on_ctrl_c_or_hangup() {
+    for (signal, args) in [(libc::SIGINT, &[][..]), (libc::SIGHUP, &["--traceview"])] {
+        let mut runner = Runner::start(&[], args).await;
+        let cluster_dir = runner.cluster_dir.clone();
+        let servers = [
+            runner.orders_port,
+            runner.users_port,
+            runner.worker_port,
+            runner.otlp_port,
+        ];
+        let postgres = processes_naming(&cluster_dir);
+        assert!(
+            !postgres.is_empty(),
+            "signal {signal}: the cluster's server is found by its folder: {}",
+            cluster_dir.display()
+        );
+        runner.close_stdout().await;
+        // The services' lines, and a trace, now go into the closed pipe.
+        let response = testkit::http_client()
+            .get(format!("http://127.0.0.1:{}/orders/1", runner.orders_port))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "served with nobody reading");
+
+        let stopped = runner.stop_with(signal).await;
+        let stderr = stopped.stderr.join("\n");
+        assert!(
+            stopped.status.success(),
+            "signal {signal} stops it as Ctrl-C always did: {:?}\n{stderr}",
+            stopped.status
+        );
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "signal {signal}: {stderr}"
+        );
+        assert!(!cluster_dir.exists(), "{} removed", cluster_dir.display());
+        let left = processes_naming(&cluster_dir);
+        assert!(
+            left.is_empty(),
+            "signal {signal}: Postgres stopped, was {postgres:?}: {left:?}"
+        );
+        for port in servers {
+            assert!(closed(port).await, "nothing listens on {port} any more");
+        }
+    }
+}
+
+/// Issue 35: a second runner beside a first (or beside compose) started Postgres, then
+/// printed Jaeger's whole start-up log and 32 port leases before the one fact that
+/// matters. It checks its ports before anything else and refuses in one line naming each
+/// one taken, what holds it (here, this test's process) and the flag that moves it.
+#[tokio::test]
+async fn taken_ports_are_named_in_one_line_before_anything_starts() {
+    let holder = format!("(pid {})", std::process::id());
+    for single in [true, false] {
+        // Fresh ports each round: a copy of a listener closed in the round before, in a
+        // child another test forked meanwhile, could still listen (see ports.rs).
+        let ports = testkit::free_ports::<7>();
+        let [orders_port, users_port, _, _, otlp_http_port, ..] = ports;
+        let (taken, says) = if single {
+            (
+                vec![(users_port, "users", "--users-port")],
+                "is already in use, by ",
+            )
+        } else {
+            (
+                vec![
+                    (orders_port, "orders", "--orders-port"),
+                    (otlp_http_port, "OTLP/HTTP", "--otlp-http-port"),
+                ],
+                "already in use: ",
+            )
+        };
+        // Held as a runner already there holds them.
+        let _held: Vec<_> = taken
+            .iter()
+            .map(|(port, ..)| std::net::TcpListener::bind(("127.0.0.1", *port)).unwrap())
+            .collect();
+        let up = common::up_command(ports, &[], &[]).output();
+        let output = tokio::time::timeout(Duration::from_secs(60), up)
+            .await
+            .expect("refused at once")
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(stderr.contains(says), "{stderr}");
+        for (port, what, flag) in &taken {
+            assert!(
+                stderr.contains(&format!("127.0.0.1:{port} ({what})")) && stderr.contains(flag),
+                "names {port} and {flag}: {stderr}"
+            );
+        }
+        assert_eq!(
+            stderr.matches(&holder).count(),
+            taken.len(),
+            "by this test's process, each: {stderr}"
+        );
+        let free = ports
+            .iter()
+            .filter(|port| !taken.iter().any(|(taken, ..)| taken == *port));
+        for port in free {
+            assert!(
+                !stderr.contains(&format!(":{port} ")),
+                "{port} is free: {stderr}"
+            );
+        }
+        // The runner says when it removes its cluster: it made none.
+        assert!(
+            output.stdout.is_empty(),
+            "nothing was started: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+/// The processes whose command line names `dir`: the throwaway cluster's server, started
+/// with `-D <dir>/data`, whatever session it runs in.
+fn processes_naming(dir: &Path) -> Vec<String> {
+    let dir = dir.to_string_lossy();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            cmdline
+                .contains(dir.as_ref())
+                .then(|| format!("pid {}: {cmdline}", entry.file_name().to_string_lossy()))
+        })
+        .collect()
 }

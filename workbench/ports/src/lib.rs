@@ -22,7 +22,8 @@
 //! - **outgoing connections and binds to port 0**, which take ports from the kernel's
 //!   ephemeral range: ports are drawn below it.
 //!
-//! [`holders`] says who holds a port, for the message of a bind that failed anyway.
+//! [`holders`] says who holds a port, for the message of a bind that failed anyway;
+//! [`listener`] names what listens on one, in a few words, for a learner.
 
 use std::{
     collections::HashSet, fs::OpenOptions, io::Write as _, net::SocketAddr, path::PathBuf,
@@ -70,22 +71,10 @@ pub fn free_port() -> u16 {
 /// Who holds each of `ports`: the sockets bound to it with their processes (`ss`), and the
 /// draws this process made, for the message of a bind that failed.
 pub fn holders(ports: &[u16]) -> String {
-    let sockets = std::process::Command::new("ss")
-        .args(["-Htanp"])
-        .output()
-        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
-        .unwrap_or_else(|e| format!("(ss: {e})"));
+    let sockets = sockets();
     let mut text = String::new();
     for &port in ports {
-        let bound: Vec<&str> = sockets
-            .lines()
-            .filter(|line| {
-                // Local address is the fourth column: 127.0.0.1:PORT.
-                line.split_whitespace()
-                    .nth(3)
-                    .is_some_and(|local| local.ends_with(&format!(":{port}")))
-            })
-            .collect();
+        let bound = bound_to(&sockets, port);
         let lease = std::fs::read_to_string(lease_dir().join(port.to_string()))
             .map(|pid| format!("leased to pid {}", pid.trim()))
             .unwrap_or_else(|_| "no lease".to_owned());
@@ -107,13 +96,74 @@ pub fn holders(ports: &[u16]) -> String {
     text
 }
 
+/// What listens on `port` (on 127.0.0.1 or on every address), as `name (pid N)` from `ss`,
+/// for a one-line message: `docker-proxy (pid 1234)` when compose publishes the port.
+/// `None` when nothing listens there, or when its process is not this user's to see (`ss`
+/// shows another user's sockets without their processes).
+pub fn listener(port: u16) -> Option<String> {
+    let sockets = sockets();
+    let mut found: Vec<String> = Vec::new();
+    for line in bound_to(&sockets, port) {
+        if !line.starts_with("LISTEN") {
+            continue;
+        }
+        // Both of compose's sockets (0.0.0.0 and [::]) name the same process.
+        for process in processes(line) {
+            if !found.contains(&process) {
+                found.push(process);
+            }
+        }
+    }
+    (!found.is_empty()).then(|| found.join(" and "))
+}
+
+/// Every TCP socket of the machine with its process where this user may see it, one a line
+/// (`ss -Htanp`), or why there is no list.
+fn sockets() -> String {
+    std::process::Command::new("ss")
+        .args(["-Htanp"])
+        .output()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_else(|e| format!("(ss: {e})"))
+}
+
+/// The lines of `sockets` bound to `port`.
+fn bound_to(sockets: &str, port: u16) -> Vec<&str> {
+    let suffix = format!(":{port}");
+    sockets
+        .lines()
+        .filter(|line| {
+            // Local address is the fourth column: 127.0.0.1:PORT.
+            line.split_whitespace()
+                .nth(3)
+                .is_some_and(|local| local.ends_with(&suffix))
+        })
+        .collect()
+}
+
+/// The processes of one line of `ss -p`, `users:(("name",pid=N,fd=M),...)`, as `name (pid N)`.
+fn processes(line: &str) -> Vec<String> {
+    let Some(users) = line.split("users:((").nth(1) else {
+        return Vec::new();
+    };
+    users
+        .trim_end()
+        .trim_end_matches("))")
+        .split("),(")
+        .filter_map(|user| {
+            let mut fields = user.split(',');
+            let name = fields.next()?.trim_matches('"');
+            let pid = fields.find_map(|field| field.strip_prefix("pid="))?;
+            Some(format!("{name} (pid {pid})"))
+        })
+        .collect()
+}
+
 /// [`holders`] of `ports`, after a line break, when `message` (a server's log or error)
-/// says an address was in use; else nothing.
+/// says an address was in use (the kernel's `address already in use`, or the runner's
+/// `... is already in use`); else nothing.
 pub fn holders_if_in_use(message: &str, ports: &[u16]) -> String {
-    if message
-        .to_ascii_lowercase()
-        .contains("address already in use")
-    {
+    if message.to_ascii_lowercase().contains("already in use") {
         format!("\nwho holds its ports:\n{}", holders(ports))
     } else {
         String::new()
@@ -263,8 +313,14 @@ mod tests {
         );
     }
 
+    /// Held by each test that runs `ss` while it listens: the child forked for one test's
+    /// `ss` holds a copy of the other's listener until it execs (the module's first lines),
+    /// and that copy kept a port the other had just closed listening.
+    static FORKS: Mutex<()> = Mutex::new(());
+
     #[test]
     fn holders_names_the_process_that_binds_a_port() {
+        let _forks = FORKS.lock().unwrap();
         let [port] = free_ports::<1>();
         let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         assert!(!is_free(port), "a listening port is not free");
@@ -276,6 +332,39 @@ mod tests {
         assert!(text.contains(&format!("[{port}]")), "the draw: {text}");
         drop(listener);
         assert!(is_free(port));
+    }
+
+    #[test]
+    fn listener_names_the_listening_process_and_only_while_it_listens() {
+        let _forks = FORKS.lock().unwrap();
+        let [port] = free_ports::<1>();
+        assert_eq!(listener(port), None, "nothing listens yet");
+        let listener_socket = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let named = listener(port).expect("our own listener is ours to see");
+        assert!(
+            named.ends_with(&format!("(pid {})", std::process::id())),
+            "{named}"
+        );
+        drop(listener_socket);
+        assert_eq!(listener(port), None, "{port} closed");
+    }
+
+    #[test]
+    fn processes_are_read_from_ss_lines_as_compose_leaves_them() {
+        // docker-proxy publishing a port on both address families, as compose does; and a
+        // socket whose process ss may not show (another user's).
+        let v4 = r#"LISTEN 0 4096 0.0.0.0:16686 0.0.0.0:* users:(("docker-proxy",pid=1234,fd=7))"#;
+        let v6 = r#"LISTEN 0 4096 [::]:16686 [::]:* users:(("docker-proxy",pid=1234,fd=7),("x",pid=9,fd=1)) "#;
+        assert_eq!(processes(v4), ["docker-proxy (pid 1234)"]);
+        assert_eq!(processes(v6), ["docker-proxy (pid 1234)", "x (pid 9)"]);
+        assert!(processes("LISTEN 0 128 0.0.0.0:2024 0.0.0.0:*").is_empty());
+        let sockets = format!("{v4}\nLISTEN 0 128 127.0.0.1:6686 0.0.0.0:*\n");
+        assert_eq!(bound_to(&sockets, 16686), [v4]);
+        assert_eq!(
+            bound_to(&sockets, 6686).len(),
+            1,
+            "a port, not a suffix of one"
+        );
     }
 
     /// The failure of issue 28: a copy of a socket that checked the port, held by a child

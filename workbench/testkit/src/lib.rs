@@ -1,6 +1,7 @@
 //! Test-only helpers (a dev-dependency, never a dependency): real parts for real tests.
 //! - [`postgres`]: one PostgreSQL server per test process, fresh databases per test;
-//! - [`spawn_service`]: a project binary as a child process on a random port;
+//! - [`spawn_service`]: a project binary as a child process on a random port (and
+//!   [`closed_pipe`], an output nobody reads any more);
 //! - [`stack`]: both services wired to a database each and a collector (our OTLP receiver
 //!   or the real Jaeger);
 //! - [`jaeger`]: the real Jaeger v2 binary, read through its query API;
@@ -19,7 +20,7 @@ pub use jaeger::{
 pub use local_jaeger;
 pub use otlp_receiver::Receiver;
 pub use postgres::{Postgres, postgres};
-pub use process::{ServiceProcess, binary, run_to_exit, spawn_service};
+pub use process::{ServiceProcess, binary, closed_pipe, run_to_exit, spawn_service};
 
 /// Ports free when drawn and leased to the test process (the picker Jaeger's listeners
 /// get too); also for "nothing listens here" tests, where no other test may start a server.

@@ -179,6 +179,14 @@ pub async fn run_to_exit(
     (output.status, lines)
 }
 
+/// An output whose reader has gone, as `| head -1` leaves it once it has its line: every
+/// write to it fails with EPIPE (a Rust program ignores SIGPIPE, so it is not killed).
+pub fn closed_pipe() -> Stdio {
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    writer.into()
+}
+
 impl ServiceProcess {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

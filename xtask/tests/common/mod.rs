@@ -39,7 +39,39 @@ pub struct Runner {
     pub started: Vec<String>,
     /// What the runner printed after `ready:`, as it arrives.
     printed: Arc<Mutex<Vec<String>>>,
-    drain: JoinHandle<()>,
+    /// Reads those lines; `None` once [`Runner::close_stdout`] has ended it.
+    drain: Option<JoinHandle<()>>,
+    /// Everything the runner wrote on stderr, as it arrives (also shown in the test's output).
+    stderr: Arc<Mutex<Vec<String>>>,
+    stderr_drain: JoinHandle<()>,
+}
+
+/// The flags of `up`'s ports, in the order [`up_command`] takes them.
+pub const PORT_FLAGS: [&str; 7] = [
+    "--orders-port",
+    "--users-port",
+    "--worker-port",
+    "--otlp-port",
+    "--otlp-http-port",
+    "--jaeger-port",
+    "--prometheus-port",
+];
+
+/// `cargo xtask up` (the built binary) on `ports` (in [`PORT_FLAGS`]' order), `args` added;
+/// no database or collector of the shell's, `env` added.
+pub fn up_command(ports: [u16; 7], env: &[(&str, String)], args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command.arg("up");
+    for (flag, port) in PORT_FLAGS.into_iter().zip(ports) {
+        command.args([flag, &port.to_string()]);
+    }
+    command
+        .args(args)
+        .env_remove("DATABASE_URL")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .kill_on_drop(true);
+    command
 }
 
 impl Runner {
@@ -64,27 +96,17 @@ impl Runner {
             worker_port,
             otlp_port,
             otlp_http_port,
-            jaeger_port,
-            prometheus_port,
+            ..,
         ] = drawn;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(["up", "--orders-port", &orders_port.to_string()])
-            .args(["--users-port", &users_port.to_string()])
-            .args(["--worker-port", &worker_port.to_string()])
-            .args(["--otlp-port", &otlp_port.to_string()])
-            .args(["--otlp-http-port", &otlp_http_port.to_string()])
-            .args(["--jaeger-port", &jaeger_port.to_string()])
-            .args(["--prometheus-port", &prometheus_port.to_string()])
+        let mut child = up_command(drawn, env, args)
             .arg("--bin-dir")
             .arg(&bin_dir)
-            .args(args)
-            .env_remove("DATABASE_URL")
-            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
-            .kill_on_drop(true)
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let stderr_drain = collect_stderr(child.stderr.take().unwrap(), Arc::clone(&stderr));
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut seen = Vec::new();
         let ready = tokio::time::timeout(Duration::from_secs(120), async {
@@ -102,6 +124,8 @@ impl Runner {
         if !ready {
             // The runner stopped what it had started before exiting.
             let _ = child.wait().await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), stderr_drain).await;
+            seen.extend(stderr.lock().unwrap().iter().cloned());
             seen.push(ports::holders_if_in_use(&seen.join("\n"), &drawn));
             return Err(seen);
         }
@@ -141,8 +165,20 @@ impl Runner {
             prometheus_url,
             started: seen,
             printed,
-            drain,
+            drain: Some(drain),
+            stderr,
+            stderr_drain,
         })
+    }
+
+    /// Stops reading the runner's stdout, as `| head -1` does once it has its line (and `|
+    /// tee` when Ctrl-C ends it first): the runner's next line goes to a closed pipe.
+    pub async fn close_stdout(&mut self) {
+        if let Some(drain) = self.drain.take() {
+            drain.abort();
+            // Ended, its reader dropped: the pipe is closed when this returns.
+            let _ = drain.await;
+        }
     }
 
     /// Every line printed after `ready:` so far (the services' logs among them).
@@ -191,17 +227,55 @@ impl Runner {
     }
 
     /// SIGTERM, as Ctrl-C would; the exit status and everything printed after `ready:`.
-    pub async fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+    pub async fn stop(self) -> (std::process::ExitStatus, Vec<String>) {
+        let stopped = self.stop_with(libc::SIGTERM).await;
+        (stopped.status, stopped.printed)
+    }
+
+    /// `signal` to the runner (SIGINT: Ctrl-C's; SIGHUP: the terminal's closing), and what
+    /// it left once it exited.
+    pub async fn stop_with(mut self, signal: i32) -> Stopped {
         // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id().unwrap() as i32, libc::SIGTERM) };
+        unsafe { libc::kill(self.child.id().unwrap() as i32, signal) };
         let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
             .await
             .expect("stops within 60 s")
             .unwrap();
-        (&mut self.drain).await.unwrap();
-        let printed = self.printed.lock().unwrap().clone();
-        (status, printed)
+        if let Some(drain) = self.drain.take() {
+            drain.await.unwrap();
+        }
+        // Bounded: a child the runner left behind could hold its stderr open, and the test
+        // is to say so, not hang.
+        let _ = tokio::time::timeout(Duration::from_secs(10), &mut self.stderr_drain).await;
+        Stopped {
+            status,
+            printed: self.printed.lock().unwrap().clone(),
+            stderr: self.stderr.lock().unwrap().clone(),
+        }
     }
+}
+
+/// A runner's end: its exit status, what it printed after `ready:` and all it wrote on
+/// stderr.
+pub struct Stopped {
+    pub status: std::process::ExitStatus,
+    pub printed: Vec<String>,
+    pub stderr: Vec<String>,
+}
+
+/// Reads the runner's stderr into `lines`, and shows each line in the test's output, which
+/// the harness prints when the test fails.
+fn collect_stderr(
+    stderr: tokio::process::ChildStderr,
+    lines: Arc<Mutex<Vec<String>>>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reader = BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            eprintln!("[xtask up stderr] {line}");
+            lines.lock().unwrap().push(line);
+        }
+    })
 }
 
 /// A test that fails before `stop` still stops the runner gracefully: killed outright (as
