@@ -11,6 +11,7 @@ mod cargo;
 pub mod compose;
 mod database;
 mod process;
+pub mod python;
 pub mod soak;
 mod system;
 pub mod up;

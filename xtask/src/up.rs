@@ -81,6 +81,10 @@ pub struct Options {
     /// Run the binaries found in this directory instead of building them.
     #[arg(long, value_name = "DIR")]
     pub bin_dir: Option<std::path::PathBuf>,
+    /// Which users service: `rust` (services/users) or `python` (services/users-python, in
+    /// a virtualenv made from PyPI on first use), as docker-compose.python.yml swaps it.
+    #[arg(long, value_enum, default_value_t = crate::python::Users::Rust)]
+    pub users: crate::python::Users,
 }
 
 pub async fn run(options: Options) -> Result<(), String> {
@@ -202,7 +206,20 @@ async fn run_with(
         }
         Ok(env)
     };
-    let mut users = start("users", &bin("users"), &local("users", options.users_port)?)?;
+    let mut users = match options.users {
+        crate::python::Users::Rust => {
+            start("users", &bin("users"), &local("users", options.users_port)?)?
+        }
+        crate::python::Users::Python => {
+            let (python, app, env) = crate::python::prepare(
+                root,
+                &target_dir(root),
+                local("users", options.users_port)?,
+            )
+            .await?;
+            start_with_args("users", &python, &[app], &env)?
+        }
+    };
     let ready = wait_ready(&mut users, options.users_port).await;
     let mut orders = match ready {
         Ok(()) => start(

@@ -102,9 +102,19 @@ fn a_damaged_kit_is_refused_with_one_line_naming_the_file() {
     assert!(String::from_utf8_lossy(&output.stderr).starts_with("kit: usage: "));
 }
 
-/// The images compose uses (the `tools` profile's too), each with its id.
+/// Every compose file: the kit holds the images of all of them.
+const FILES: &[&str] = &[
+    "docker-compose.yml",
+    "docker-compose.tail-sampling.yml",
+    "docker-compose.python.yml",
+];
+
+/// The images compose uses (the `tools` profile's and the overlays' too), each with its id.
 fn images() -> Vec<(String, String)> {
-    let output = succeed(compose(&[], &["--profile", "tools", "config", "--images"]));
+    let output = succeed(compose(
+        FILES,
+        &["--profile", "tools", "config", "--images"],
+    ));
     let mut names: Vec<String> = String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(str::to_owned)
@@ -146,8 +156,9 @@ async fn a_kit_starts_the_workshop_with_nothing_built_or_pulled() {
     require_engine();
     let _stack = Stack;
     drop(compose(&[], &["down", "-v", "--remove-orphans"]).output());
-    // Our image, as an instructor has it before writing the kit (cached after compose_up).
-    succeed(compose(&[], &["build"]));
+    // Our images, as an instructor has them before writing the kit (cached after
+    // compose_up and compose_python).
+    succeed(compose(FILES, &["build"]));
     let before = images();
     for (name, id) in &before {
         assert!(
@@ -155,7 +166,7 @@ async fn a_kit_starts_the_workshop_with_nothing_built_or_pulled() {
             "{name} is not on this machine: workbench/stand-in-images/build or docker compose pull"
         );
     }
-    assert!(before.len() >= 4, "{before:?}");
+    assert!(before.len() >= 5, "{before:?}");
 
     let scratch = Scratch::new("write");
     let file = scratch.0.join("workshop-kit.tar.gz");
