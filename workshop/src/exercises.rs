@@ -13,13 +13,13 @@ use serde_json::{Map, Value, json};
 use super::{CheckError, Outcome, Verdict, guide, no_such_exercise, unreachable};
 
 /// How many exercises docs/workshop.md has.
-pub const EXERCISES: u32 = 14;
+pub const EXERCISES: u32 = 15;
 
 /// How many commands (parts) an exercise has whose answer is checked.
 pub fn parts(exercise: u32) -> Option<usize> {
     match exercise {
         4 | 5 => Some(3),
-        14 => Some(2),
+        14 | 15 => Some(2),
         1..=EXERCISES => Some(1),
         _ => None,
     }
@@ -33,6 +33,10 @@ const ORDER: &str = "GET /orders/{order_id}";
 const USER: &str = "GET /users/{user_id}";
 const SEND: &str = "send order-confirmations";
 const PROCESS: &str = "process order-confirmations";
+/// The Python users service's name in Jaeger (docker-compose.python.yml's
+/// `OTEL_SERVICE_NAME`), and the instrumentation scope of its server spans.
+const USERS_PYTHON: &str = "users-python";
+const FASTAPI_SCOPE: &str = "opentelemetry.instrumentation.fastapi";
 
 /// How the newest attempt is found: a search as the UI makes it, then what the trace must
 /// be to be the attempt (the request the exercise asks for, not one of `load`'s).
@@ -133,6 +137,14 @@ fn attempt(exercise: u32, part: usize) -> Option<Attempt> {
         (13, _) => (searching("orders", SEND, vec![]), |t| placed_for(t, "2")),
         (14, 0) => (searching("orders", SEND, vec![]), |t| placed_for(t, "3")),
         (14, 1) => (searching("orders", SEND, vec![]), |t| placed_for(t, "4")),
+        (15, 0) => (
+            searching("orders", ORDER, vec![("url.path", "/orders/8")]),
+            not_load,
+        ),
+        // Load's slow run, its delay in the Python users.
+        (15, _) => (searching(USERS_PYTHON, "demo-delay", vec![]), |t| {
+            !not_load(t)
+        }),
         _ => return None,
     };
     Some(Attempt { search, keep })
@@ -326,6 +338,8 @@ async fn one_trace(
         (8, _) => finding.judged(log_event(t)),
         (9, _) => finding.judged(retries(t)),
         (11, _) => finding.judged(through_queue(t)),
+        (15, 0) => finding.judged(two_languages(t)),
+        (15, _) => finding.judged(python_baggage(t)),
         (6, _) => {
             let call = t
                 .find("orders", "GET")
@@ -903,6 +917,108 @@ fn context_pitfall(t: &Trace, cut: Option<&Trace>) -> Result<String, String> {
         "trace {id}: the worker's GET span has nothing of users under it; users received no \
          traceparent and started trace {}, rooted at GET /users/{{user_id}}",
         cut.trace_id
+    ))
+}
+
+/// Fails when the users spans of `t` come from the Rust service, not the Python one.
+fn served_by_python(t: &Trace) -> Result<(), String> {
+    let id = &t.trace_id;
+    need!(
+        t.find("users", USER).is_empty(),
+        "trace {id}: users' spans come from the Rust service (service users, \
+         telemetry.sdk.language=rust): start the system with docker-compose.python.yml \
+         (without Docker: cargo xtask up --users python)"
+    );
+    Ok(())
+}
+
+// Exercise 15, the curl.
+fn two_languages(t: &Trace) -> Result<String, String> {
+    let id = &t.trace_id;
+    served_by_python(t)?;
+    let Some(call) = one(t, "orders", "GET") else {
+        return Err(format!(
+            "trace {id}: orders' call to users is not in it yet"
+        ));
+    };
+    let Some(server) = one(t, USERS_PYTHON, USER) else {
+        return Err(format!(
+            "trace {id}: orders' call to users has no users-python span under it: the trace \
+             is split, or users-python's spans are not in Jaeger yet"
+        ));
+    };
+    need!(
+        server.parent() == Some(call.span_id()),
+        "trace {id}: users-python's server span is not the child of orders' GET client span: \
+         two traces, not one:\n{}",
+        t.outline()
+    );
+    let language = t.process_tag(&server, "telemetry.sdk.language");
+    need!(
+        language.as_deref() == Some("python"),
+        "trace {id}: users-python's process says telemetry.sdk.language={language:?}, not python"
+    );
+    let scope = server.tag_str("otel.scope.name");
+    need!(
+        scope.as_deref() == Some(FASTAPI_SCOPE),
+        "trace {id}: users-python's server span has the instrumentation scope {scope:?}, not \
+         {FASTAPI_SCOPE}"
+    );
+    let query = one(t, USERS_PYTHON, "db-query");
+    need!(
+        query
+            .as_ref()
+            .is_some_and(|q| q.parent() == Some(server.span_id()) && q.kind() == "client"),
+        "trace {id}: users-python's db-query is not a client span under its server span yet"
+    );
+    let http: Vec<&str> = server
+        .raw
+        .tags
+        .iter()
+        .map(|tag| tag.key.as_str())
+        .filter(|key| key.starts_with("http.") || key.starts_with("net."))
+        .collect();
+    Ok(format!(
+        "trace {id}: one trace, two languages: users-python's GET /users/{{user_id}} is the \
+         child of orders' GET client span, its db-query under it; the process says \
+         telemetry.sdk.language=python (SDK {}), the server span's scope is {FASTAPI_SCOPE} {} \
+         and its HTTP attributes are the older conventions' ({})",
+        t.process_tag(&server, "telemetry.sdk.version")
+            .unwrap_or_default(),
+        server.tag_str("otel.scope.version").unwrap_or_default(),
+        http.join(", ")
+    ))
+}
+
+// Exercise 15, load's baggage fault.
+fn python_baggage(t: &Trace) -> Result<String, String> {
+    let id = &t.trace_id;
+    served_by_python(t)?;
+    let Some(delay) = one(t, USERS_PYTHON, "demo-delay") else {
+        return Err(format!(
+            "trace {id}: no single users-python demo-delay span yet:\n{}",
+            t.outline()
+        ));
+    };
+    let server = one(t, USERS_PYTHON, USER);
+    need!(
+        server.is_some() && delay.parent() == server.as_ref().map(Span::span_id),
+        "trace {id}: demo-delay is not under users-python's server span:\n{}",
+        t.outline()
+    );
+    let asked: u64 = delay
+        .tag_str("demo.delay_ms")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| format!("trace {id}: the demo-delay span has no demo.delay_ms"))?;
+    let took = delay.raw.duration / 1000;
+    need!(
+        took >= asked,
+        "trace {id}: demo-delay took {took} ms, less than the {asked} ms asked"
+    );
+    Ok(format!(
+        "trace {id}: load's demo.delay_ms={asked} reached the Python users: its demo-delay \
+         span took {took} ms under users-python's server span; orders passed the baggage on \
+         and the Python SDK's own W3C baggage propagator read it"
     ))
 }
 

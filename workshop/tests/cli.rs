@@ -20,7 +20,7 @@ fn closed_url() -> String {
 
 #[test]
 fn an_exercise_that_does_not_exist_is_exit_2_with_the_list() {
-    for args in [&["15"][..], &["0"], &["99", "--trace", "abc"]] {
+    for args in [&["16"][..], &["0"], &["99", "--trace", "abc"]] {
         let output = check(args, &closed_url());
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
@@ -34,7 +34,7 @@ fn an_exercise_that_does_not_exist_is_exit_2_with_the_list() {
             "{stderr}"
         );
         assert!(
-            stderr.contains("14 (Two ways Rust loses a trace)"),
+            stderr.contains("14 (Two ways Rust loses a trace), 15 (One trace, two languages)"),
             "{stderr}"
         );
     }

@@ -47,6 +47,9 @@ pub struct Trace {
 pub struct Process {
     #[serde(rename = "serviceName")]
     pub service_name: String,
+    /// The resource's attributes (`telemetry.sdk.language`, `service.version`, ...).
+    #[serde(default)]
+    pub tags: Vec<Tag>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -215,6 +218,19 @@ impl Trace {
             self.outline()
         );
         found.into_iter().next().expect("one")
+    }
+
+    /// A tag of the process (the SDK's resource) `span` came from, as text.
+    pub fn process_tag(&self, span: &Span, key: &str) -> Option<String> {
+        let process = self.processes.get(&span.raw.process_id)?;
+        process
+            .tags
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| match &t.value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
     }
 
     pub fn span(&self, span_id: &str) -> Option<Span<'_>> {
