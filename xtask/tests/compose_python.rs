@@ -8,7 +8,12 @@ mod common;
 
 use std::process::Command;
 
-use common::engine::{JAEGER, Stack, compose, curl, docker, require_engine, succeed, trace_id};
+use common::{
+    engine::{
+        JAEGER, Stack, compose, curl, docker, require_engine, run_check, sh, succeed, trace_id,
+    },
+    guide::command as guide_command,
+};
 use testkit::local_jaeger::Query;
 
 const FILES: &[&str] = &["docker-compose.yml", "docker-compose.python.yml"];
@@ -98,5 +103,20 @@ async fn compose_with_users_in_python_makes_one_trace() {
         "{}",
         found.map(|t| t.outline()).unwrap_or_default()
     );
+
+    // Exercise 15 as the guide sends it, checked from the image (`docker compose run --rm
+    // check 15`): the curl's trace, then load's baggage fault reaching Python.
+    succeed(sh(&guide_command(15, 0)));
+    let said = run_check(FILES, &["15", "--part", "1"], 0);
+    assert!(said.contains("exercise 15: pass: "), "{said}");
+    let load = guide_command(15, 1);
+    let args: Vec<&str> = load
+        .strip_prefix("docker compose run --rm ")
+        .expect("exercise 15 runs compose's load")
+        .split_whitespace()
+        .collect();
+    succeed(compose(FILES, &[&["run", "--rm"][..], &args].concat()));
+    let said = run_check(FILES, &["15", "--part", "2"], 0);
+    assert!(said.contains("exercise 15: pass: "), "{said}");
     eprintln!("{}", docker(&["compose", "version", "--short"]));
 }

@@ -22,7 +22,8 @@ use std::{
 
 use common::{
     engine::{
-        JAEGER, ORDERS, PROJECT, Stack, compose, curl, docker, require_engine, succeed, trace_id,
+        JAEGER, ORDERS, PROJECT, Stack, compose, curl, docker, require_engine, run_check, sh,
+        succeed, trace_id,
     },
     guide::command as guide_command,
     tail::{Traffic, check_what_tail_sampling_keeps},
@@ -127,30 +128,6 @@ fn images_of_the_machine() -> String {
     String::from_utf8_lossy(&succeed(command).stdout).into_owned()
 }
 
-/// `docker compose run --rm check ARGS`, which must exit with `code`: what it printed.
-fn run_check(args: &[&str], code: i32) -> String {
-    let mut command = compose(&[], &["run", "--rm", "check"]);
-    command.args(args);
-    let output = command.output().unwrap();
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "docker compose run --rm check {args:?}:\n{said}"
-    );
-    said
-}
-
-fn sh(line: &str) -> Command {
-    let mut command = Command::new("sh");
-    command.args(["-c", line]);
-    command
-}
-
 #[tokio::test]
 async fn docker_compose_up_runs_what_the_readme_promises() {
     require_engine();
@@ -208,16 +185,16 @@ async fn docker_compose_up_runs_what_the_readme_promises() {
     // The learner's checks, from the image, on compose's network: exercise 1 with the
     // curl's trace, then 2 and 3 as the guide sends them; 6 with propagation on fails, in
     // the workshop's words.
-    let said = run_check(&["1", "--trace", &id], 0);
+    let said = run_check(&[], &["1", "--trace", &id], 0);
     assert!(said.contains("exercise  1: pass: "), "{said}");
     for exercise in [2, 3] {
         let sent = guide_command(exercise, 0);
         succeed(sh(&sent));
-        let said = run_check(&[&exercise.to_string()], 0);
+        let said = run_check(&[], &[&exercise.to_string()], 0);
         assert!(said.contains(": pass: "), "{sent}: {said}");
     }
     succeed(sh(&guide_command(6, 0)));
-    let said = run_check(&["6", "--wait", "3s"], 1);
+    let said = run_check(&[], &["6", "--wait", "3s"], 1);
     assert!(
         said.contains("users continued orders' trace, so propagation is on"),
         "{said}"

@@ -95,3 +95,28 @@ pub fn trace_id(headers: &[(String, String)]) -> String {
         .unwrap_or_else(|| panic!("a traceresponse header: {headers:?}"));
     value.split('-').nth(1).unwrap().to_owned()
 }
+
+/// `docker compose run --rm check ARGS`, which must exit with `code`: what it printed.
+pub fn run_check(files: &[&str], args: &[&str], code: i32) -> String {
+    let mut command = compose(files, &["run", "--rm", "check"]);
+    command.args(args);
+    let output = command.output().unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "docker compose run --rm check {args:?}:\n{said}"
+    );
+    said
+}
+
+/// A line of the guide, run as the learner's shell runs it.
+pub fn sh(line: &str) -> Command {
+    let mut command = Command::new("sh");
+    command.args(["-c", line]);
+    command
+}
