@@ -211,12 +211,8 @@ async fn run_with(
             start("users", &bin("users"), &local("users", options.users_port)?)?
         }
         crate::python::Users::Python => {
-            let (python, app, env) = crate::python::prepare(
-                root,
-                &target_dir(root),
-                local("users", options.users_port)?,
-            )
-            .await?;
+            let (python, app, env) =
+                crate::python::prepare(root, local("users", options.users_port)?).await?;
             start_with_args("users", &python, &[app], &env)?
         }
     };

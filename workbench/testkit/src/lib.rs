@@ -20,7 +20,7 @@ pub use jaeger::{
 pub use local_jaeger;
 pub use otlp_receiver::Receiver;
 pub use postgres::{Postgres, postgres};
-pub use process::{ServiceProcess, binary, closed_pipe, run_to_exit, spawn_service};
+pub use process::{ServiceProcess, binary, closed_pipe, run_to_exit, spawn_program, spawn_service};
 
 /// Ports free when drawn and leased to the test process (the picker Jaeger's listeners
 /// get too); also for "nothing listens here" tests, where no other test may start a server.

@@ -2,8 +2,9 @@
 //! from the environment only, logs as JSON lines on stdout.
 
 use std::{
+    ffi::OsStr,
     net::SocketAddr,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{ExitStatus, Stdio},
     sync::{Arc, Mutex, OnceLock},
     time::Duration,
@@ -68,8 +69,8 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn command(name: &str, env: &[(&str, String)]) -> Command {
-    let mut command = Command::new(binary(name));
+fn command(program: &Path, env: &[(&str, String)]) -> Command {
+    let mut command = Command::new(program);
     // Nothing of the shell's: an exported DEMO_FAULTS or OTEL_* would change what the
     // process under test does. PATH only, as xtask's runner gives its children.
     command
@@ -118,10 +119,23 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
 /// waits until it says where it listens: migrations are applied by then.
 pub async fn spawn_service(name: &str, env: &[(&str, String)]) -> ServiceProcess {
     let path_name = name.to_owned();
-    tokio::task::spawn_blocking(move || binary(&path_name))
+    let path = tokio::task::spawn_blocking(move || binary(&path_name))
         .await
         .expect("build thread");
-    let mut child = command(name, env)
+    spawn_program(name, &path, &[], env).await
+}
+
+/// [`spawn_service`] for a program that is not a workspace binary (the Python users
+/// service: its interpreter and script), started and awaited the same way: it logs the same
+/// `listening` line.
+pub async fn spawn_program(
+    name: &str,
+    program: &Path,
+    args: &[&OsStr],
+    env: &[(&str, String)],
+) -> ServiceProcess {
+    let mut child = command(program, env)
+        .args(args)
         .spawn()
         .unwrap_or_else(|e| panic!("start {name}: {e}"));
     let logs = Arc::new(Mutex::new(Vec::new()));
@@ -161,10 +175,10 @@ pub async fn run_to_exit(
     timeout: Duration,
 ) -> (ExitStatus, Vec<String>) {
     let path_name = name.to_owned();
-    tokio::task::spawn_blocking(move || binary(&path_name))
+    let path = tokio::task::spawn_blocking(move || binary(&path_name))
         .await
         .expect("build thread");
-    let child = command(name, env)
+    let child = command(&path, env)
         .spawn()
         .unwrap_or_else(|e| panic!("start {name}: {e}"));
     let output = tokio::time::timeout(timeout, child.wait_with_output())

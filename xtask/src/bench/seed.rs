@@ -81,46 +81,24 @@ fn failed(what: &str, out: &Output) -> String {
     )
 }
 
-/// The venv under the target folder with `requirements.txt` installed, reinstalled when
-/// the file changes (a copy of it in the venv says what is installed).
+/// The venv under the target folder with `requirements.txt` installed (the one venv
+/// helper, crate::python::venv), reinstalled when the file changes.
 async fn ensure_venv(root: &Path, target_dir: &Path) -> Result<PathBuf, String> {
     let requirements = root.join(SEED_DIR).join("requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements)
-        .map_err(|e| format!("{}: {e}", requirements.display()))?;
     let venv = target_dir.join("seed-stack-venv");
-    let stamp = venv.join("installed-requirements.txt");
-    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == wanted) {
-        return Ok(venv);
-    }
     println!(
-        "bench: installing the tutorial's stack into {} (pip, from PyPI)",
+        "bench: the tutorial's stack in {} (pip, from PyPI, when requirements.txt changed)",
         venv.display()
     );
-    let hint = "the comparison with the tutorial's stack needs python3 with venv and pip, \
-                and PyPI (or `--skip-seed`)";
-    let made = output(
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-        &format!("python3 -m venv: {hint}"),
-    )
-    .await?;
-    if !made.status.success() {
-        return Err(format!("{}\n{hint}", failed("python3 -m venv", &made)));
-    }
-    let installed = output(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(&requirements),
-        "pip install",
-    )
-    .await?;
-    if !installed.status.success() {
-        let what = format!("pip install -r {}", requirements.display());
-        return Err(format!("{}\n{hint}", failed(&what, &installed)));
-    }
-    std::fs::write(&stamp, wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
-    Ok(venv)
+    tokio::task::spawn_blocking(move || crate::python::venv(&requirements, &venv))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| {
+            format!(
+                "{e}\nthe comparison with the tutorial's stack needs python3 with venv and \
+                 pip, and PyPI (or `--skip-seed`)"
+            )
+        })
 }
 
 /// Python's version and the reported packages', read from the venv itself.
