@@ -18,8 +18,8 @@ pub const EXERCISES: u32 = 15;
 /// How many commands (parts) an exercise has whose answer is checked.
 pub fn parts(exercise: u32) -> Option<usize> {
     match exercise {
-        4 | 5 => Some(3),
-        14 | 15 => Some(2),
+        4 | 5 | 14 => Some(3),
+        15 => Some(2),
         1..=EXERCISES => Some(1),
         _ => None,
     }
@@ -137,6 +137,7 @@ fn attempt(exercise: u32, part: usize) -> Option<Attempt> {
         (13, _) => (searching("orders", SEND, vec![]), |t| placed_for(t, "2")),
         (14, 0) => (searching("orders", SEND, vec![]), |t| placed_for(t, "3")),
         (14, 1) => (searching("orders", SEND, vec![]), |t| placed_for(t, "4")),
+        (14, 2) => (searching("orders", SEND, vec![]), |t| placed_for(t, "5")),
         (15, 0) => (
             searching("orders", ORDER, vec![("url.path", "/orders/8")]),
             not_load,
@@ -379,7 +380,7 @@ async fn one_trace(
             };
             finding.judged(spawn_pitfall(t, orphan.as_ref()))
         }
-        (14, _) => {
+        (14, 1) => {
             let window = one(t, "orders-worker", "GET").map(|s| (s.start_us(), s.end_us()));
             let cut = match window {
                 Some(w) => rooted_during(jaeger, "users", USER, w, id).await?,
@@ -391,6 +392,7 @@ async fn one_trace(
             };
             finding.judged(context_pitfall(t, cut.as_ref()))
         }
+        (14, _) => finding.judged(context_activated(t)),
         _ => unreachable!("exercise {exercise} part {part} has no single-trace attempt"),
     })
 }
@@ -917,6 +919,41 @@ fn context_pitfall(t: &Trace, cut: Option<&Trace>) -> Result<String, String> {
         "trace {id}: the worker's GET span has nothing of users under it; users received no \
          traceparent and started trace {}, rooted at GET /users/{{user_id}}",
         cut.trace_id
+    ))
+}
+
+// Exercise 14, `DEMO_PITFALL=context` with `TRACING_CONTEXT_ACTIVATION=on`.
+fn context_activated(t: &Trace) -> Result<String, String> {
+    let id = &t.trace_id;
+    let Some(process) = one(t, "orders-worker", PROCESS) else {
+        return Err(format!(
+            "trace {id}: the worker's process span is not in it yet"
+        ));
+    };
+    let Some(call) = one(t, "orders-worker", "GET") else {
+        return Err(format!(
+            "trace {id}: the worker's GET span is not in it yet"
+        ));
+    };
+    // orders' own check of the user (POST /orders) is in the trace too, under orders' GET.
+    let users_side = t.find("users", USER);
+    need!(
+        users_side
+            .iter()
+            .any(|s| s.parent() == Some(process.span_id())),
+        "trace {id}: users' side of the worker's call is not under process \
+         order-confirmations: Context::current() was empty; restart with \
+         DEMO_PITFALL=context TRACING_CONTEXT_ACTIVATION=on:\n{}",
+        t.outline()
+    );
+    need!(
+        !t.spans().iter().any(|s| s.parent() == Some(call.span_id())),
+        "trace {id}: users' spans are under the worker's GET span: the traced client \
+         injected the context, so DEMO_PITFALL=context is not set"
+    );
+    Ok(format!(
+        "trace {id}: users' side is back, under process order-confirmations (the span \
+         entered when Context::current() was read), not under the worker's GET span"
     ))
 }
 

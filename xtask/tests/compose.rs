@@ -336,6 +336,10 @@ fn every_variable_compose_sets_is_one_the_binaries_read() {
     let raw = &compose.service("orders-worker").unwrap()["environment"];
     assert_eq!(raw["ASYNC_CONTEXT"], "${ASYNC_CONTEXT:-child}");
     assert_eq!(raw["DEMO_PITFALL"], "${DEMO_PITFALL:-off}");
+    assert_eq!(
+        raw["TRACING_CONTEXT_ACTIVATION"],
+        "${TRACING_CONTEXT_ACTIVATION:-off}"
+    );
 
     let load_env = compose.environment("load").unwrap();
     for name in load_env.keys() {

@@ -198,15 +198,20 @@ async fn every_command_of_the_workshop_guide_runs() {
                             assert!(status.success() && !dir.exists());
                             runner = Runner::start(&[], &[]).await;
                         }
-                        // `[NAME=VALUE] docker compose up -d SERVICE` recreates the service
-                        // with that variable (else its default): for the runner, a restart
+                        // `[NAME=VALUE ...] docker compose up -d SERVICE` recreates the
+                        // service with those variables (else their defaults): for the runner, a restart
                         // with it, as the guide's Docker-less form says.
                         line if line.contains("docker compose up -d ") => {
                             let (vars, service) = line.split_once("docker compose up -d ").unwrap();
                             let env: Vec<(&str, String)> = vars
-                                .split_once('=')
-                                .map(|(k, v)| vec![(k, v.trim().to_owned())])
-                                .unwrap_or_default();
+                                .split_whitespace()
+                                .map(|pair| {
+                                    let (k, v) = pair.split_once('=').unwrap_or_else(|| {
+                                        panic!("{line}: {pair} is not NAME=VALUE")
+                                    });
+                                    (k, v.to_owned())
+                                })
+                                .collect();
                             let environment = compose.service(service).map(|s| &s["environment"]);
                             for (name, _) in &env {
                                 assert!(

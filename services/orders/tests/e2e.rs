@@ -812,6 +812,10 @@ async fn a_missing_or_malformed_setting_of_ours_stops_start_up_naming_it() {
         ),
         (vec![("LOG_FORMAT", "xml".into())], "LOG_FORMAT"),
         (
+            vec![("TRACING_CONTEXT_ACTIVATION", "yes".into())],
+            "TRACING_CONTEXT_ACTIVATION",
+        ),
+        (
             vec![("REQUEST_TIMEOUT_MS", "10s".into())],
             "REQUEST_TIMEOUT_MS",
         ),

@@ -1,7 +1,7 @@
 //! Telemetry settings. The OpenTelemetry SDK and the OTLP exporter read the standard
 //! `OTEL_*` variables themselves (init.rs lets them): the sampler, the batch sizes, the
 //! endpoint, the resource. This module reads only what is ours to decide (`OTEL_SDK_DISABLED`,
-//! which the Rust SDK does not read, the transport, `RUST_LOG`, `LOG_FORMAT`), and is the
+//! which the Rust SDK does not read, the transport, `RUST_LOG`, `LOG_FORMAT`, `TRACING_CONTEXT_ACTIVATION`), and is the
 //! thin layer for the values the SDK 0.32 reads otherwise than the specification says
 //! (sdk-environment-variables.md: enum values in any case, an unusable value warned about
 //! and replaced by the default, never a reason to stop). One case each, one test each:
@@ -40,6 +40,7 @@ pub const ENV_VARS: &[&str] = &[
     "OTEL_BSP_EXPORT_TIMEOUT",
     "RUST_LOG",
     "LOG_FORMAT",
+    "TRACING_CONTEXT_ACTIVATION",
 ];
 
 /// Variable families the OpenTelemetry SDK reads by itself.
@@ -119,6 +120,10 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// `RUST_LOG`; filters the log output only, never the spans.
     pub log_filter: String,
+    /// `TRACING_CONTEXT_ACTIVATION=on`: entering a `tracing` span also makes its context
+    /// OpenTelemetry's `Context::current()` (tracing-opentelemetry's default; off here, as
+    /// init.rs says why, and exercise 14 shows what that changes).
+    pub context_activation: bool,
     /// Settings that were ignored and why, one line each: [`crate::init`] logs them once
     /// logging is up.
     pub warnings: Vec<String>,
@@ -394,6 +399,7 @@ impl TelemetryConfig {
             },
             log_format: parse_log_format(&reader)?,
             log_filter,
+            context_activation: parse_context_activation(&reader)?,
             warnings: reader.warnings,
         })
     }
@@ -407,6 +413,18 @@ fn parse_log_format(reader: &Reader<'_>) -> Result<LogFormat, ConfigError> {
         Some(other) => Err(ConfigError::new(
             "LOG_FORMAT",
             format!("{other:?}: expected text or json"),
+        )),
+    }
+}
+
+/// `TRACING_CONTEXT_ACTIVATION` is the project's own too: `on` or `off`, nothing else.
+fn parse_context_activation(reader: &Reader<'_>) -> Result<bool, ConfigError> {
+    match reader.get("TRACING_CONTEXT_ACTIVATION")?.as_deref() {
+        None | Some("off") => Ok(false),
+        Some("on") => Ok(true),
+        Some(other) => Err(ConfigError::new(
+            "TRACING_CONTEXT_ACTIVATION",
+            format!("{other:?}: expected on or off"),
         )),
     }
 }

@@ -154,36 +154,44 @@ pub fn propagator() -> TextMapCompositePropagator {
 }
 
 /// Step 5: log lines to `writer`, filtered by `RUST_LOG` (that filter is the log layer's
-/// own, so it never drops a span), and the OpenTelemetry layer when there is a provider.
+/// own, so it never drops a span, and it lets no span in: logs.rs says why), and the
+/// OpenTelemetry layer when there is a provider.
 pub fn subscriber<W>(
     config: &TelemetryConfig,
     provider: Option<&SdkTracerProvider>,
     writer: W,
     ansi: bool,
-) -> Result<impl tracing::Subscriber + Send + Sync + 'static, InitError>
+) -> Result<Box<dyn tracing::Subscriber + Send + Sync + 'static>, InitError>
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let logs = crate::logs::layer(config.log_format, writer, ansi)
-        .with_filter(EnvFilter::try_new(&config.log_filter)?);
-    let spans = provider.map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(config.service_name.clone()))
-            // Two settings worth copying (docs/benchmarks.md, section 1: +56.9% CPU per
-            // request became +15.5%): no timing of every enter and exit for `busy_ns` and
-            // `idle_ns`, attributes no convention defines; and no OpenTelemetry context
-            // attached on every poll, since nothing here reads `Context::current()` (the
-            // client, the log lines and the queue take it from the span).
-            .with_tracked_inactivity(false)
-            .with_context_activation(false)
-            // Only the semantic conventions' attributes: no source file, thread or level.
-            .with_location(false)
-            .with_threads(false)
-            .with_level(false)
-            .with_target(false)
-            .with_filter(span_filter())
-    });
-    Ok(tracing_subscriber::registry().with(logs).with(spans))
+    let logs = crate::logs::layer(config.log_format, writer, ansi).with_filter(
+        crate::logs::events_only(EnvFilter::try_new(&config.log_filter)?),
+    );
+    let registry = tracing_subscriber::registry().with(logs);
+    // Without a provider the subscriber has no OpenTelemetry layer at all, rather than a
+    // `None` one: tracing-subscriber's `Option` layer answers `Interest::always` when empty,
+    // and the registry would build every span for nobody.
+    let Some(provider) = provider else {
+        return Ok(Box::new(registry));
+    };
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(config.service_name.clone()))
+        // No timing of every enter and exit for `busy_ns` and `idle_ns`, attributes no
+        // convention defines (docs/benchmarks.md, "What each setting costs").
+        .with_tracked_inactivity(false)
+        // Off unless TRACING_CONTEXT_ACTIVATION=on: attaching the span's context as
+        // OpenTelemetry's `Context::current()` on every enter (every poll) is a cost
+        // paid for code that reads `Context::current()`; here the client, the log lines
+        // and the queue take the context from the span. Exercise 14 shows both.
+        .with_context_activation(config.context_activation)
+        // Only the semantic conventions' attributes: no source file, thread or level.
+        .with_location(false)
+        .with_threads(false)
+        .with_level(false)
+        .with_target(false)
+        .with_filter(span_filter());
+    Ok(Box::new(registry.with(spans)))
 }
 
 /// The OTLP exporter for `OTEL_EXPORTER_OTLP_PROTOCOL`: gRPC (the default), HTTP protobuf

@@ -6,16 +6,20 @@
 //! formatter takes the ids from the current span, as every tutorial does
 //! (`OpenTelemetrySpanExt::context`). An unsampled span has ids too (the trace goes on,
 //! unrecorded), so its lines can still be matched with the caller's logs.
+//!
+//! The layer sees events only ([`events_only`]): spans are for the OpenTelemetry layer.
 
 use std::fmt;
 
 use opentelemetry::trace::TraceContextExt as _;
 use serde_json::{Map, Value};
-use tracing::{Event, Subscriber, field::Field};
+use tracing::{Event, Metadata, Subscriber, field::Field, subscriber::Interest};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use tracing_subscriber::{
-    Layer,
+    EnvFilter, Layer,
+    filter::{FilterExt as _, LevelFilter, dynamic_filter_fn},
     fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter, format::Writer},
+    layer::Filter,
     registry::LookupSpan,
 };
 
@@ -139,4 +143,34 @@ where
         LogFormat::Text => fmt.event_format(TraceIdFormat::text()).boxed(),
         LogFormat::Json => fmt.event_format(TraceIdFormat::json()).boxed(),
     }
+}
+
+/// The log layer's filter: `RUST_LOG` (`filter`), for events only.
+///
+/// Why not `RUST_LOG`'s `EnvFilter` alone: it lets spans in too, and a fmt layer that sees a
+/// span formats all its fields when the span is created, in case a line is written inside
+/// it. That was a third of a request's instructions with tracing off (docs/benchmarks.md,
+/// "What each setting costs"). Lines written inside a span still carry its `trace_id`
+/// (taken from the OpenTelemetry layer, above); the text format loses the span-name prefix.
+///
+/// Why not `filter_fn(Metadata::is_event).and(filter)`: it loses log lines
+/// (tokio-rs/tracing#2519). Per-layer filters leave their answer in a thread-local that the
+/// next event reads; a bare question (`log_enabled!`, which sqlx asks after each query)
+/// leaves a stale "no" there, and an event whose callsite interest is `always` skips the
+/// question and reads it. So this filter answers `sometimes`, never `always`: every event
+/// asks again. And it keeps `RUST_LOG`'s level as its hint, or `log`'s maximum level would
+/// open to TRACE (`filter_fn` gives no hint) and every bare question would reach it.
+pub(crate) fn events_only<S>(filter: EnvFilter) -> impl Filter<S>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    let most = filter.max_level_hint().unwrap_or(LevelFilter::TRACE);
+    let wanted = move |meta: &Metadata<'_>| meta.is_event() && *meta.level() <= most;
+    dynamic_filter_fn(move |meta, _| wanted(meta))
+        .with_callsite_filter(move |meta| match wanted(meta) {
+            true => Interest::sometimes(),
+            false => Interest::never(),
+        })
+        .with_max_level_hint(most)
+        .and(filter)
 }
