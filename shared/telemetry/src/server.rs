@@ -65,10 +65,12 @@ fn server_span(request: &Request) -> Span {
         Some(route) => format!("{method} {route}"),
         None => method.to_owned(),
     };
+    // `display`, not `to_string()`: a field's value is formatted only when a layer records
+    // it, so with tracing off the address is never written out.
     let client = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip().to_string());
+        .map(|ConnectInfo(addr)| tracing::field::display(addr.ip()));
     tracing::info_span!(
         "HTTP request",
         otel.name = name,
