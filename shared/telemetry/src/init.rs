@@ -13,8 +13,10 @@
 //! 4. **The global propagator**: how a context is written into and read from headers
 //!    (W3C `traceparent`/`tracestate` and `baggage`).
 //! 5. **The tracing subscriber**: tracing-subscriber's registry with two layers, the log
-//!    lines (filtered by `RUST_LOG`) and tracing-opentelemetry's layer, which turns
-//!    `tracing` spans into OpenTelemetry spans for the provider.
+//!    lines (events only, filtered by `RUST_LOG`) and tracing-opentelemetry's layer, which
+//!    turns `tracing` spans into OpenTelemetry spans for the provider.
+//!
+//! What each setting here costs, measured: docs/benchmarks.md, "What each setting costs".
 //!
 //! At exit, [`TelemetryGuard::shutdown`] flushes what the processor still holds.
 
