@@ -29,25 +29,38 @@ pub fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
 
 /// A virtualenv at `venv` with every package of `requirements` installed: made with
 /// `python3 -m venv` and `pip install -r` when missing or when the file changed (a copy kept
-/// in the venv says which it was made from). Built beside and renamed into place, so a run
-/// stopped half-way, or two at once, never leave a half-installed venv to be reused. Used
-/// for the Python users service and for the bench's tutorial stack.
+/// in the venv says which it was made from). Made in place, since a virtualenv cannot be
+/// moved (its scripts, `uvicorn` and the like, name their interpreter by its full path);
+/// under a lock file beside it, so two runs at once do not both build it; and the copy of
+/// requirements.txt is written last, so a build stopped half-way is never taken as done.
+/// Used for the Python users service and for the bench's tutorial stack.
 pub(crate) fn venv(requirements_path: &Path, venv: &Path) -> Result<PathBuf, String> {
     let requirements = std::fs::read_to_string(requirements_path)
         .map_err(|e| format!("read {}: {e}", requirements_path.display()))?;
-    let made_from = |venv: &Path| std::fs::read_to_string(venv.join("requirements.txt")).ok();
-    if venv.join("bin/python").is_file() && made_from(venv).as_deref() == Some(&requirements) {
+    let ready = |venv: &Path| {
+        venv.join("bin/python").is_file()
+            && std::fs::read_to_string(venv.join("requirements.txt")).ok()
+                == Some(requirements.clone())
+    };
+    if ready(venv) {
         return Ok(venv.to_owned());
     }
     let base = venv.parent().ok_or("a venv needs a parent folder")?;
     std::fs::create_dir_all(base).map_err(|e| format!("create {}: {e}", base.display()))?;
-    let building = base.join(format!("venv.building-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&building);
+    let lock_path = venv.with_extension("lock");
+    let lock = std::fs::File::create(&lock_path)
+        .and_then(|file| file.lock().map(|()| file))
+        .map_err(|e| format!("lock {}: {e}", lock_path.display()))?;
+    // Another run may have built it while this one waited for the lock.
+    if ready(venv) {
+        return Ok(venv.to_owned());
+    }
+    let _ = std::fs::remove_dir_all(venv);
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    let made = run(Command::new(&python).args(["-m", "venv"]).arg(&building))
+    let made = run(Command::new(&python).args(["-m", "venv"]).arg(venv))
         .map_err(|e| format!("{e} (Debian: apt-get install python3 python3-venv)"))
         .and_then(|()| {
-            run(Command::new(building.join("bin/python"))
+            run(Command::new(venv.join("bin/python"))
                 .args([
                     "-m",
                     "pip",
@@ -59,22 +72,13 @@ pub(crate) fn venv(requirements_path: &Path, venv: &Path) -> Result<PathBuf, Str
                 .arg(requirements_path))
         })
         .and_then(|()| {
-            std::fs::write(building.join("requirements.txt"), &requirements)
-                .map_err(|e| e.to_string())
+            std::fs::write(venv.join("requirements.txt"), &requirements).map_err(|e| e.to_string())
         });
     if let Err(e) = made {
-        let _ = std::fs::remove_dir_all(&building);
+        let _ = std::fs::remove_dir_all(venv);
         return Err(e);
     }
-    // Another run may have finished first: its venv, made from the same file, is as good.
-    if made_from(venv).as_deref() != Some(&requirements) {
-        let _ = std::fs::remove_dir_all(venv);
-        if std::fs::rename(&building, venv).is_err() && made_from(venv).is_none() {
-            let _ = std::fs::remove_dir_all(&building);
-            return Err(format!("could not move the new venv to {}", venv.display()));
-        }
-    }
-    let _ = std::fs::remove_dir_all(&building);
+    drop(lock);
     Ok(venv.to_owned())
 }
 
