@@ -527,9 +527,31 @@ fn baggage_delay(t: &Trace) -> Result<String, String> {
         t.find("orders", "demo-delay").is_empty(),
         "trace {id}: orders has a demo-delay span; only users reads the baggage"
     );
-    let Some(delay) = one(t, "users", "demo-delay") else {
-        return Err(format!("trace {id}: no single users demo-delay span yet"));
+    let (asked, took) = delayed_by_baggage(t, "users")?;
+    Ok(format!(
+        "trace {id}: the {asked} ms went into users' demo-delay span (demo.delay_ms={asked}, \
+         {took} ms); orders did not touch the baggage, it crossed orders in the headers of \
+         the call to users"
+    ))
+}
+
+/// The delay the baggage's `demo.delay_ms` ordered, as `service` (a users service) spent
+/// it: one `demo-delay` span under its server span, lasting at least what was asked. The
+/// milliseconds asked and taken.
+fn delayed_by_baggage(t: &Trace, service: &str) -> Result<(u64, u64), String> {
+    let id = &t.trace_id;
+    let Some(delay) = one(t, service, "demo-delay") else {
+        return Err(format!(
+            "trace {id}: no single {service} demo-delay span yet:\n{}",
+            t.outline()
+        ));
     };
+    let server = one(t, service, USER);
+    need!(
+        server.is_some() && delay.parent() == server.as_ref().map(Span::span_id),
+        "trace {id}: demo-delay is not under the {service} server span:\n{}",
+        t.outline()
+    );
     let asked: u64 = delay
         .tag_str("demo.delay_ms")
         .and_then(|v| v.parse().ok())
@@ -539,17 +561,7 @@ fn baggage_delay(t: &Trace) -> Result<String, String> {
         took >= asked,
         "trace {id}: demo-delay took {took} ms, less than the {asked} ms asked"
     );
-    let server = one(t, "users", USER);
-    need!(
-        server.is_some() && delay.parent() == server.as_ref().map(Span::span_id),
-        "trace {id}: demo-delay is not under users' server span:\n{}",
-        t.outline()
-    );
-    Ok(format!(
-        "trace {id}: the {asked} ms went into users' demo-delay span (demo.delay_ms={asked}, \
-         {took} ms); orders did not touch the baggage, it crossed orders in the headers of \
-         the call to users"
-    ))
+    Ok((asked, took))
 }
 
 fn status(span: Option<Span>) -> Option<String> {
@@ -1031,27 +1043,7 @@ fn two_languages(t: &Trace) -> Result<String, String> {
 fn python_baggage(t: &Trace) -> Result<String, String> {
     let id = &t.trace_id;
     served_by_python(t)?;
-    let Some(delay) = one(t, USERS_PYTHON, "demo-delay") else {
-        return Err(format!(
-            "trace {id}: no single users-python demo-delay span yet:\n{}",
-            t.outline()
-        ));
-    };
-    let server = one(t, USERS_PYTHON, USER);
-    need!(
-        server.is_some() && delay.parent() == server.as_ref().map(Span::span_id),
-        "trace {id}: demo-delay is not under users-python's server span:\n{}",
-        t.outline()
-    );
-    let asked: u64 = delay
-        .tag_str("demo.delay_ms")
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| format!("trace {id}: the demo-delay span has no demo.delay_ms"))?;
-    let took = delay.raw.duration / 1000;
-    need!(
-        took >= asked,
-        "trace {id}: demo-delay took {took} ms, less than the {asked} ms asked"
-    );
+    let (asked, took) = delayed_by_baggage(t, USERS_PYTHON)?;
     Ok(format!(
         "trace {id}: load's demo.delay_ms={asked} reached the Python users: its demo-delay \
          span took {took} ms under users-python's server span; orders passed the baggage on \
