@@ -71,7 +71,17 @@ where
 
 /// `on` / `off` (also `true` / `false`), for the workshop's switches.
 pub fn on_off(var: &'static str, default: bool) -> Result<bool, ConfigError> {
-    match optional(var)?.map(|v| v.to_ascii_lowercase()).as_deref() {
+    on_off_value(var, optional(var)?.as_deref(), default)
+}
+
+/// What [`on_off`] makes of `var`'s value once read (`None`: unset), for a reader that
+/// looks the variable up itself.
+pub fn on_off_value(
+    var: &'static str,
+    value: Option<&str>,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match value.map(str::to_ascii_lowercase).as_deref() {
         None => Ok(default),
         Some("on" | "true") => Ok(true),
         Some("off" | "false") => Ok(false),

@@ -399,7 +399,11 @@ impl TelemetryConfig {
             },
             log_format: parse_log_format(&reader)?,
             log_filter,
-            context_activation: parse_context_activation(&reader)?,
+            context_activation: env_config::on_off_value(
+                "TRACING_CONTEXT_ACTIVATION",
+                reader.get("TRACING_CONTEXT_ACTIVATION")?.as_deref(),
+                false,
+            )?,
             warnings: reader.warnings,
         })
     }
@@ -413,18 +417,6 @@ fn parse_log_format(reader: &Reader<'_>) -> Result<LogFormat, ConfigError> {
         Some(other) => Err(ConfigError::new(
             "LOG_FORMAT",
             format!("{other:?}: expected text or json"),
-        )),
-    }
-}
-
-/// `TRACING_CONTEXT_ACTIVATION` is the project's own too: `on` or `off`, nothing else.
-fn parse_context_activation(reader: &Reader<'_>) -> Result<bool, ConfigError> {
-    match reader.get("TRACING_CONTEXT_ACTIVATION")?.as_deref() {
-        None | Some("off") => Ok(false),
-        Some("on") => Ok(true),
-        Some(other) => Err(ConfigError::new(
-            "TRACING_CONTEXT_ACTIVATION",
-            format!("{other:?}: expected on or off"),
         )),
     }
 }
@@ -477,6 +469,21 @@ mod tests {
                 .map(|(_, v)| (*v).to_owned()))
         };
         TelemetryConfig::read("test", "0", &lookup).expect("OTEL_* never stops start-up")
+    }
+
+    #[test]
+    fn context_activation_is_an_on_off_switch_off_by_default() {
+        assert!(!read(&[]).context_activation);
+        assert!(read(&[("TRACING_CONTEXT_ACTIVATION", "on")]).context_activation);
+        assert!(read(&[("TRACING_CONTEXT_ACTIVATION", "TRUE")]).context_activation);
+        assert!(!read(&[("TRACING_CONTEXT_ACTIVATION", "off")]).context_activation);
+        let lookup =
+            |var: &'static str| Ok((var == "TRACING_CONTEXT_ACTIVATION").then(|| "yes".to_owned()));
+        let refused = TelemetryConfig::read("test", "0", &lookup).unwrap_err();
+        assert!(
+            refused.to_string().contains("TRACING_CONTEXT_ACTIVATION"),
+            "{refused}"
+        );
     }
 
     /// The corrections and the one warning line `vars` give.
