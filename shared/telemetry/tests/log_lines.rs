@@ -1,33 +1,26 @@
 //! With the SDK on: every log line prints whatever was asked before it, lines written in a
-//! span carry its trace id, and the log layer takes no part in the span, which is still
-//! exported. One test in this file: the subscriber is global, as in a service.
+//! span carry its trace id, and the log layer takes no part in the span, which still
+//! reaches a collector over OTLP. One test in this file: the subscriber is global, as in a
+//! service.
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use opentelemetry::trace::TraceContextExt as _;
-use opentelemetry_sdk::{error::OTelSdkResult, trace::SpanData};
+use opentelemetry_otlp::WithExportConfig as _;
 use telemetry::{OpenTelemetrySpanExt as _, TelemetryConfig};
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-/// Keeps the names of the spans it is given.
-#[derive(Debug, Default)]
-struct Names(Arc<Mutex<Vec<String>>>);
-
-impl opentelemetry_sdk::trace::SpanExporter for Names {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let mut names = self.0.lock().expect("names");
-        names.extend(batch.into_iter().map(|span| span.name.into_owned()));
-        Ok(())
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn every_log_line_prints_with_its_trace_id_and_spans_stay_out_of_the_log_layer() {
+    let receiver = otlp_receiver::Receiver::start().await;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(receiver.grpc_endpoint())
+        .build()
+        .expect("a gRPC exporter to the receiver");
     let config = TelemetryConfig::defaults("log-lines");
-    let exporter = Names::default();
-    let exported = Arc::clone(&exporter.0);
     let provider = telemetry::provider(&config, exporter);
     let captured = common::Captured::default();
     telemetry::subscriber(&config, Some(&provider), captured.clone(), false)
@@ -52,7 +45,27 @@ async fn every_log_line_prints_with_its_trace_id_and_spans_stay_out_of_the_log_l
     }
 
     drop(span);
-    provider.force_flush().expect("the batch is exported");
-    assert_eq!(*exported.lock().expect("names"), ["visit"]);
-    provider.shutdown().expect("the provider shuts down");
+    let flushed = tokio::task::spawn_blocking(move || {
+        let flushed = provider.force_flush();
+        (provider, flushed)
+    });
+    let (provider, flushed) = flushed.await.expect("the flush task");
+    flushed.expect("the batch is exported");
+    let arrived = receiver
+        .wait_for_trace(&trace_id, 1, Duration::from_secs(10))
+        .await
+        .unwrap();
+    let names: Vec<&str> = arrived.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["visit"]);
+    assert_eq!(arrived[0].service_name, "log-lines");
+    // Its fields are the OpenTelemetry layer's to record, not the log layer's.
+    assert_eq!(
+        arrived[0].attributes.get("order.id"),
+        Some(&otlp_receiver::Value::Int(7))
+    );
+    tokio::task::spawn_blocking(move || provider.shutdown())
+        .await
+        .expect("the shutdown task")
+        .expect("the provider shuts down");
+    receiver.shutdown().await;
 }
