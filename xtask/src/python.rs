@@ -17,13 +17,15 @@ pub fn app(root: &Path) -> PathBuf {
     service_dir(root).join("app.py")
 }
 
-/// `target/users-python/venv/bin/python`, with every package of requirements.txt installed.
+/// Where the service's virtualenv lives: `target/users-python/venv`.
+fn venv_dir(root: &Path) -> PathBuf {
+    crate::cargo::target_dir(root).join("users-python/venv")
+}
+
+/// The virtualenv's `bin/python`, with every package of requirements.txt installed.
 pub fn ensure_venv(root: &Path) -> Result<PathBuf, String> {
-    let venv = venv(
-        &service_dir(root).join("requirements.txt"),
-        &crate::cargo::target_dir(root).join("users-python/venv"),
-    )
-    .map_err(|e| format!("the Python users service's virtualenv: {e}"))?;
+    let venv = venv(&service_dir(root).join("requirements.txt"), &venv_dir(root))
+        .map_err(|e| format!("the Python users service's virtualenv: {e}"))?;
     Ok(venv.join("bin/python"))
 }
 
@@ -39,8 +41,8 @@ pub(crate) fn venv(requirements_path: &Path, venv: &Path) -> Result<PathBuf, Str
         .map_err(|e| format!("read {}: {e}", requirements_path.display()))?;
     let ready = |venv: &Path| {
         venv.join("bin/python").is_file()
-            && std::fs::read_to_string(venv.join("requirements.txt")).ok()
-                == Some(requirements.clone())
+            && std::fs::read_to_string(venv.join("requirements.txt"))
+                .is_ok_and(|made_from| made_from == requirements)
     };
     if ready(venv) {
         return Ok(venv.to_owned());
@@ -117,6 +119,8 @@ pub async fn prepare(
     let pool = sqlx::PgPool::connect(&database_url)
         .await
         .map_err(|e| format!("connect to the users database: {e}"))?;
+    // The same folder the users service compiles in (`sqlx::migrate!`), read here at run
+    // time: linking the users crate would make every `cargo xtask` build compile it.
     let migrations = root.join("migrations/users");
     sqlx::migrate::Migrator::new(migrations.as_path())
         .await
@@ -125,10 +129,7 @@ pub async fn prepare(
         .await
         .map_err(|e| format!("migrate the users database: {e}"))?;
     pool.close().await;
-    if !crate::cargo::target_dir(root)
-        .join("users-python/venv/bin/python")
-        .is_file()
-    {
+    if !venv_dir(root).join("bin/python").is_file() {
         println!("users     the Python service's virtualenv: pip install from PyPI (first use)");
     }
     let root_owned = root.to_owned();
